@@ -1,0 +1,275 @@
+"""One board's module namespace in the CPython process.
+
+Firmware modules import `machine`, `time` and `asyncio`; the host process has its own `time` and
+`asyncio` and must keep them. So each simulated board gets a world: its own module table, reached
+through an `__import__` in the builtins of every module loaded into it. `machine`, `time` and
+`asyncio` resolve to fresh copies of the vm/ modules, `os` and `open` are confined to the board's
+flash folder, `print` goes to the board's USB serial, and the standard library is shared.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib
+import os
+import traceback
+import types
+from pathlib import Path
+
+VM_DIR = Path(__file__).resolve().parent / "vm"
+VM_MODULES = ("vclock", "vasyncio", "vmachine", "vstepper", "vboard")
+ALIASES = {"time": "vclock", "utime": "vclock", "asyncio": "vasyncio", "uasyncio": "vasyncio",
+           "machine": "vmachine"}
+# Port modules a simulated board does not have; the HAL must not need them in the simulator.
+ABSENT = {"rp2", "esp32", "esp", "network", "bluetooth", "neopixel", "onewire", "dht"}
+_CODE_CACHE: dict = {}
+
+
+def _compiled(path: Path):
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    code = _CODE_CACHE.get(key)
+    if code is None:
+        code = _CODE_CACHE[key] = compile(path.read_text(), str(path), "exec")
+    return code
+
+
+class World:
+    def __init__(self, root: Path, port: str = "rp2", heap_kb: int = 192):
+        self.root = Path(root).resolve()
+        self.port = port
+        self.heap_kb = heap_kb
+        self.modules: dict[str, types.ModuleType] = {}
+        self.cwd = "/"
+        b = dict(builtins.__dict__)
+        b["__import__"] = self._import
+        b["open"] = self.open
+        b["print"] = self._print
+        self.builtins = b
+        for name in VM_MODULES:
+            self._load(name, VM_DIR / (name + ".py"), False)
+        self.modules["micropython"] = self._micropython()
+        self.modules["gc"] = self._gc()
+        self.modules["sys"] = self._sys()
+        self.modules["os"] = self.modules["uos"] = self._os()
+
+    # --- imports ---
+
+    def _import(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if level:
+            pkg = (globals or {}).get("__package__") or ""
+            parts = pkg.split(".")
+            base = ".".join(parts[: len(parts) - level + 1])
+            name = base + ("." + name if name else "")
+        mod = self.get(name)
+        if fromlist:
+            for item in fromlist:
+                if item != "*" and not hasattr(mod, item) and hasattr(mod, "__path__"):
+                    if self._find(name + "." + item):
+                        self.get(name + "." + item)
+            return mod
+        return self.get(name.partition(".")[0])
+
+    def get(self, name: str):
+        mod = self.modules.get(name)
+        if mod is not None:
+            return mod
+        if name in ALIASES:
+            return self.modules[ALIASES[name]]
+        if "." in name:
+            self.get(name.rpartition(".")[0])
+        found = self._find(name)
+        if found:
+            return self._load(name, *found)
+        if name in ABSENT or name.partition(".")[0] in ABSENT:
+            raise ImportError("no module named '%s'" % name)
+        return importlib.import_module(name)
+
+    def _find(self, name: str):
+        rel = Path(*name.split("."))
+        pkg = self.root / rel / "__init__.py"
+        if pkg.is_file():
+            return pkg, True
+        mod = self.root / rel.with_suffix(".py")
+        if mod.is_file():
+            return mod, False
+        return None
+
+    def _load(self, name, path: Path, is_pkg: bool):
+        mod = types.ModuleType(name)
+        mod.__file__ = str(path)
+        mod.__builtins__ = self.builtins
+        if is_pkg:
+            mod.__path__ = [str(path.parent)]
+            mod.__package__ = name
+        else:
+            mod.__package__ = name.rpartition(".")[0]
+        self.modules[name] = mod
+        try:
+            exec(_compiled(path), mod.__dict__)
+        except BaseException:
+            self.modules.pop(name, None)
+            raise
+        if "." in name:
+            parent, _, child = name.rpartition(".")
+            setattr(self.modules[parent], child, mod)
+        return mod
+
+    def run_file(self, name: str):
+        """Run a top-level script from the board's flash (boot.py, main.py) as MicroPython does."""
+        path = self.root / name
+        if path.is_file():
+            g = {"__name__": "__main__", "__file__": name, "__builtins__": self.builtins}
+            exec(_compiled(path), g)
+
+    def drop_firmware(self):
+        """Forget every module loaded from the flash, as a reset does; the vm/ modules stay."""
+        keep = set(VM_MODULES) | {"micropython", "gc", "sys", "os", "uos"}
+        for name in list(self.modules):
+            if name not in keep:
+                del self.modules[name]
+
+    # --- the console ---
+
+    @property
+    def stdio(self):
+        return self.modules["vmachine"].stdio
+
+    def _print(self, *args, sep=" ", end="\n", file=None):
+        text = sep.join(str(a) for a in args) + end
+        (file or self.stdio).write(text)
+
+    # --- the confined filesystem ---
+
+    def path(self, p) -> Path:
+        p = os.fspath(p)
+        if isinstance(p, bytes):
+            p = p.decode()
+        full = os.path.normpath(os.path.join(self.cwd, p))
+        if not full.startswith("/"):
+            full = "/" + full
+        parts = [x for x in full.split("/") if x]
+        if ".." in parts:
+            raise OSError(2, "ENOENT")
+        return self.root.joinpath(*parts)
+
+    def open(self, file, mode="r", *args, **kw):
+        if isinstance(file, int):
+            raise OSError(22, "EINVAL")
+        return builtins.open(self.path(file), mode, *args, **kw)
+
+    def _os(self):
+        w = self
+        m = types.ModuleType("os")
+        m.sep = "/"
+
+        def listdir(p="."):
+            return sorted(os.listdir(w.path(p)))
+
+        def ilistdir(p="."):
+            for name in listdir(p):
+                full = w.path(p) / name
+                yield (name, 0x4000 if full.is_dir() else 0x8000, 0, full.stat().st_size)
+
+        def stat(p):
+            st = os.stat(w.path(p))
+            mode = 0x4000 if os.path.isdir(w.path(p)) else 0x8000
+            return (mode, 0, 0, 0, 0, 0, st.st_size, 0, int(st.st_mtime), 0)
+
+        def statvfs(p="/"):
+            # A LittleFS partition of 4 KB blocks, sized like the port's default.
+            blocks = 352 if w.port == "rp2" else 512
+            used = sum(f.stat().st_size // 4096 + 1 for f in w.root.rglob("*") if f.is_file())
+            free = max(0, blocks - used)
+            return (4096, 4096, blocks, free, free, 0, 0, 0, 0, 255)
+
+        def chdir(p):
+            if not w.path(p).is_dir():
+                raise OSError(2, "ENOENT")
+            w.cwd = os.path.normpath(os.path.join(w.cwd, p))
+
+        m.listdir = listdir
+        m.ilistdir = ilistdir
+        m.stat = stat
+        m.statvfs = statvfs
+        m.chdir = chdir
+        m.getcwd = lambda: w.cwd
+        m.remove = lambda p: os.remove(w.path(p))
+        m.unlink = m.remove
+        m.rename = lambda a, b: os.replace(w.path(a), w.path(b))
+        m.mkdir = lambda p: os.mkdir(w.path(p))
+        m.rmdir = lambda p: os.rmdir(w.path(p))
+        m.sync = lambda: None
+        m.dupterm = lambda *a: None
+        m.urandom = lambda n: bytes(w.modules["vmachine"].board.rng.next() & 0xFF for _ in range(n))
+        m.uname = lambda: ("simulated-" + w.port, "microfab-sim", "1.27.0", "v1.27.0 (sim)", w.port)
+        return m
+
+    # --- MicroPython-only modules ---
+
+    def _micropython(self):
+        w = self
+        m = types.ModuleType("micropython")
+        m.const = lambda x: x
+        m.native = m.viper = m.asm_thumb = lambda f: f
+        m.opt_level = lambda *a: 0
+        m.alloc_emergency_exception_buf = lambda n: None
+        m.kbd_intr = lambda c: None
+        m.heap_lock = m.heap_unlock = lambda: 0
+        m.mem_info = lambda *a: w._print("heap: not modelled in the CPython simulator; "
+                                         "measure in the MicroPython VM")
+        m.stack_use = lambda: 0
+
+        def schedule(fn, arg):
+            clock = w.modules["vclock"]
+            clock.at(clock.now, fn, arg)
+            return True
+
+        m.schedule = schedule
+        return m
+
+    def _gc(self):
+        # The CPython simulator does not model the MicroPython heap; the WebAssembly VM does
+        # (see microfab_sim.wasm). mem_free() reports the board's whole budget.
+        m = types.ModuleType("gc")
+        budget = self.heap_kb * 1024
+        m.collect = lambda: 0
+        m.mem_free = lambda: budget
+        m.mem_alloc = lambda: 0
+        m.enable = m.disable = lambda: None
+        m.isenabled = lambda: True
+        m.threshold = lambda *a: -1
+        return m
+
+    def _sys(self):
+        w = self
+        m = types.ModuleType("sys")
+        m.implementation = types.SimpleNamespace(name="micropython", version=(1, 27, 0, ""),
+                                                 _machine="microfab simulator", _mpy=None)
+        m.version = "3.4.0; MicroPython v1.27.0 (microfab simulator)"
+        m.version_info = (3, 4, 0)
+        m.platform = self.port
+        m.byteorder = "little"
+        m.maxsize = 2**31 - 1
+        m.path = ["", "/lib"]
+        m.modules = self.modules
+        m.argv = []
+
+        class _Out:
+            def write(self, s):
+                return w.stdio.write(s)
+
+            buffer = property(lambda self: self)
+
+        m.stdout = m.stderr = _Out()
+
+        def print_exception(exc, file=None):
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            (file or m.stdout).write(text)
+
+        m.print_exception = print_exception
+
+        def exit(code=0):
+            raise SystemExit(code)
+
+        m.exit = exit
+        return m
