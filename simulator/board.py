@@ -72,6 +72,7 @@ class SimBoard:
         self.boots += 1
         self.sched.horizon = self.clock.now
         self._guarded(self._run_scripts)
+        self._collect()
 
     def _run_scripts(self):
         self.world.run_file("boot.py")

@@ -136,7 +136,12 @@ class World:
 
     def _print(self, *args, sep=" ", end="\n", file=None):
         text = sep.join(str(a) for a in args) + end
-        (file or self.stdio).write(text)
+        out = file or self.stdio
+        if out is None:  # no board wired yet: the host's stderr is the only console there is
+            import sys
+
+            out = sys.stderr
+        out.write(text)
 
     # --- the confined filesystem ---
 

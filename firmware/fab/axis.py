@@ -187,6 +187,6 @@ class Axis:
                 self.state = "idle"
 
     def status(self):
-        return {"pos": round(self.position(), 3), "homed": self.homed, "state": self.state,
+        return {"pos": round(self.position(), 3), "homed": self.homed, "motion": self.state,
                 "enabled": self.drv.enabled(), "endstop": self.pressed(), "moves": self.moves,
                 "travel_mm": round(self.travel_mm, 3), "fault": self.fault}

@@ -107,7 +107,11 @@ class Runtime:
         if self.machine:
             out.update(self.machine.status())
         if self.vsense:
-            out["vsupply"] = self.supply()
+            try:
+                out["vsupply"] = self.supply()
+            except OSError as e:
+                out["vsupply"] = None  # status must answer even when a sensor does not
+                out["sensor_error"] = "vsense: %s" % e
         return out
 
     def _stop(self, args):
