@@ -173,7 +173,7 @@ def wire_axis(b):
         start = b.rng.uniform(lo_mm + 10, hi_mm - 10)
     m = vstepper.Motor(b.role("step"), b.role("dir"), b.role("enable"),
                        pos=int(start * spm), lo=int(lo_mm * spm), hi=int(hi_mm * spm),
-                       max_rate=mo.get("max_rate", 40000), pull_in=mo.get("pull_in", 2000),
+                       max_rate=mo.get("max_rate", 40000), pull_in=mo.get("pull_in", 4000),
                        invert=mc.get("invert_dir", False))
     b.motors[role_pin(b.cfg, mc, "step")] = m
     if mc.get("home", "min") != "none" and not mo.get("endstop_broken"):

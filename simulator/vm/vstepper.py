@@ -12,7 +12,7 @@ _SLOTS = 4  # blocks the step generator queues, as the RP2040 PIO FIFO does
 
 class Motor:
     def __init__(self, step, dir, enable, pos=0, lo=-(1 << 40), hi=1 << 40, max_rate=40000,
-                 pull_in=2000, en_active=0, invert=False):
+                 pull_in=4000, en_active=0, invert=False):
         self.step, self.dir, self.enable = step, dir, enable  # PinStates
         self.pos = pos  # true position in steps
         self.lo, self.hi = lo, hi
