@@ -82,6 +82,35 @@ class Port:
         return len(buf)
 
 
+class Registers:
+    """An I2C device as a register map: 8-bit register addresses, auto-incrementing reads, as
+    most sensors (INA219, MCP23017, BME280) behave. Subclasses react in on_write()."""
+
+    def __init__(self, regs=None):
+        self.regs = dict(regs or {})
+        self.ptr = 0
+
+    def read(self, reg, n):
+        if reg is None:
+            reg = self.ptr
+        out = bytes([self.regs.get(reg + i, 0) & 0xFF for i in range(n)])
+        self.ptr = reg + n
+        return out
+
+    def write(self, reg, data):
+        if reg is None:
+            if not data:
+                return
+            reg, data = data[0], data[1:]
+        self.ptr = reg
+        for i in range(len(data)):
+            self.regs[reg + i] = data[i]
+            self.on_write(reg + i, data[i])
+
+    def on_write(self, reg, value):
+        pass
+
+
 def role_pin(board_cfg, machine_cfg, role):
     return machine_cfg.get("pins", {}).get(role, board_cfg["pins"].get(role))
 
