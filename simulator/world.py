@@ -51,6 +51,7 @@ class World:
         self.modules["gc"] = self._gc()
         self.modules["sys"] = self._sys()
         self.modules["os"] = self.modules["uos"] = self._os()
+        self.modules["deflate"] = self._deflate()
 
     # --- imports ---
 
@@ -92,6 +93,9 @@ class World:
         mod = self.root / rel.with_suffix(".py")
         if mod.is_file():
             return mod, False
+        vm = VM_DIR / rel.with_suffix(".py")
+        if "." not in name and vm.is_file():
+            return vm, False  # a model module (m_<machine>.py) of the virtual board
         return None
 
     def _load(self, name, path: Path, is_pkg: bool):
@@ -123,7 +127,7 @@ class World:
 
     def drop_firmware(self):
         """Forget every module loaded from the flash, as a reset does; the vm/ modules stay."""
-        keep = set(VM_MODULES) | {"micropython", "gc", "sys", "os", "uos"}
+        keep = set(VM_MODULES) | {"micropython", "gc", "sys", "os", "uos", "deflate"}
         for name in list(self.modules):
             if name not in keep:
                 del self.modules[name]
@@ -230,6 +234,43 @@ class World:
             return True
 
         m.schedule = schedule
+        return m
+
+    def _deflate(self):
+        # MicroPython's `deflate` (1.21+): DeflateIO(stream, format, wbits) decompressing on read.
+        import zlib
+
+        m = types.ModuleType("deflate")
+        m.AUTO, m.RAW, m.ZLIB, m.GZIP = 0, 1, 2, 3
+        bits = {0: 47, 1: -15, 2: 15, 3: 31}
+
+        class DeflateIO:
+            def __init__(self, stream, format=0, wbits=0, close=False):
+                self.s = stream
+                self.z = zlib.decompressobj(bits[format])
+                self.buf = b""
+
+            def read(self, n=-1):
+                while n < 0 or len(self.buf) < n:
+                    chunk = self.s.read(512)
+                    if not chunk:
+                        self.buf += self.z.flush()
+                        break
+                    self.buf += self.z.decompress(chunk)
+                if n < 0:
+                    n = len(self.buf)
+                out, self.buf = self.buf[:n], self.buf[n:]
+                return out
+
+            def readinto(self, b):
+                data = self.read(len(b))
+                b[: len(data)] = data
+                return len(data)
+
+            def close(self):
+                pass
+
+        m.DeflateIO = DeflateIO
         return m
 
     def _gc(self):

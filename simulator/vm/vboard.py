@@ -140,7 +140,8 @@ class Board:
             # USB 5 V through the board's divider, with a little ripple
             ratio = board_cfg.get("vsense_ratio", 3.0)
             self.analogs[vs] = lambda: (5.0 + self.rng.uniform(-0.02, 0.02)) / ratio
-        wire = WIRING.get(machine_cfg.get("machine"))
+        self.models = {}  # name -> model, for tests and fault injection
+        wire = wiring(machine_cfg.get("machine"))
         if wire is not None:
             wire(self)
 
@@ -191,26 +192,14 @@ class Board:
         return out
 
 
-def wire_axis(b):
-    """One stepper moving a carriage on a belt, a min endstop, frame stops past both ends."""
-    mc, mo = b.machine_cfg, b.model
-    spm = mo.get("true_steps_per_mm", mc.get("steps_per_mm", 80.0))
-    lo_mm = mo.get("frame_min_mm", mc.get("min_pos", 0.0) - 5.0)
-    hi_mm = mo.get("frame_max_mm", mc.get("max_pos", 200.0) + 5.0)
-    start = mo.get("start_mm")
-    if start is None:
-        start = b.rng.uniform(lo_mm + 10, hi_mm - 10)
-    m = vstepper.Motor(b.role("step"), b.role("dir"), b.role("enable"),
-                       pos=int(start * spm), lo=int(lo_mm * spm), hi=int(hi_mm * spm),
-                       max_rate=mo.get("max_rate", 40000), pull_in=mo.get("pull_in", 4000),
-                       invert=mc.get("invert_dir", False))
-    b.motors[role_pin(b.cfg, mc, "step")] = m
-    if mc.get("home", "min") != "none" and not mo.get("endstop_broken"):
-        home_max = mc.get("home") == "max"
-        at = mo.get("endstop_mm", mc.get("max_pos", 200.0) if home_max else mc.get("min_pos", 0.0))
-        m.add_switch(b.role("endstop"), int(at * spm), 1 if home_max else -1,
-                     mc.get("endstop_active", 0))
-    b.axis = m
-
-
-WIRING = {"axis": wire_axis}
+def wiring(machine):
+    """The model wiring for a machine: simulator/vm/m_<machine>.py, function wire(board)."""
+    if not machine:
+        return None
+    try:
+        mod = __import__("m_" + machine)
+    except ImportError as e:
+        if ("m_" + machine) not in str(e):
+            raise  # a broken model module, not a missing one
+        return None
+    return mod.wire
