@@ -32,6 +32,21 @@ def _sim(args) -> int:
     return serial_port.main(args.rest)
 
 
+def _port_args(p: argparse.ArgumentParser):
+    p.add_argument("--port", help="serial port or board name (default: the only board plugged in)")
+    p.add_argument("--baud", type=int, default=115200, help="line rate (default: 115200)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the reply")
+
+
+def _cmd(name: str, **kw):
+    def run(args):
+        from microfab import commands
+
+        fn = getattr(commands, name)
+        return (fn(**kw) if kw else fn)(args)
+    return run
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="microfab", description="Build, run and measure small "
                                 "networked production machines, real or simulated.")
@@ -55,6 +70,46 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print the effective config as JSON")
     c.set_defaults(fn=_check)
 
+    b = sub.add_parser("boards", help="list boards on USB and simulated ones; name a board")
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.add_argument("--probe", action="store_true", help="ask each board for its versions")
+    b.add_argument("--name", help="bind this name to the board on --port (by USB serial number)")
+    b.add_argument("--port", help="with --name: the board's port")
+    b.set_defaults(fn=_cmd("boards"))
+
+    dp = sub.add_parser("deploy", help="put the firmware and its config on a board, sending "
+                        "only what changed")
+    _port_args(dp)
+    dp.add_argument("--board", required=True, help="board file name (pico, esp32_devkitc, ...) or path")
+    dp.add_argument("--machine", required=True, help="machine name (axis) or machine config file")
+    dp.add_argument("--calib", help="calibration file (JSON)")
+    dp.add_argument("--net", help="network settings file (JSON: wifi_ssid, wifi_password, mqtt)")
+    dp.add_argument("--wifi-ssid", help="Wi-Fi network name")
+    dp.add_argument("--wifi-password", help="Wi-Fi password (never printed)")
+    dp.add_argument("--mqtt", help="broker URL, mqtt://user:password@host:port (never printed)")
+    dp.set_defaults(fn=_cmd("do_deploy"))
+
+    sd = sub.add_parser("send", help="send one command to the firmware and print the reply")
+    _port_args(sd)
+    sd.add_argument("cmd", help="command name (see `microfab send hello`)")
+    sd.add_argument("args", nargs="*", help="arguments as NAME=VALUE (VALUE in JSON)")
+    sd.set_defaults(fn=_cmd("send"))
+    for name, helptext in (("home", "home the axis against its endstop"),
+                           ("stop", "e-stop: pulses stop, drivers off"),
+                           ("status", "the board's status")):
+        c2 = sub.add_parser(name, help=helptext)
+        _port_args(c2)
+        c2.set_defaults(fn=_cmd("simple", cmd=name))
+    j = sub.add_parser("jog", help="move the axis by a distance (mm)")
+    _port_args(j)
+    j.add_argument("by", type=float, help="distance in mm (negative: towards min)")
+    j.add_argument("--speed", type=float, help="mm/s")
+    j.set_defaults(fn=_cmd("simple", cmd="jog", by=None, speed=None))
+    mo = sub.add_parser("monitor", help="live table of the board's telemetry until Ctrl-C")
+    _port_args(mo)
+    mo.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    mo.set_defaults(fn=_cmd("monitor"))
+
     s = sub.add_parser("sim", help="serve a simulated board on a serial port (pty)",
                        add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
@@ -68,10 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "fn", None):
         p.print_help()
         return 2
+    if getattr(args, "seconds", None):
+        import time
+
+        args.t_end = time.monotonic() + args.seconds
+    from microfab import commands
+
     try:
         return args.fn(args)
     except KeyboardInterrupt:
         return 130
+    except commands.USER_ERRORS as e:
+        print("microfab: %s" % e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
