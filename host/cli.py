@@ -77,6 +77,20 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--port", help="with --name: the board's port")
     b.set_defaults(fn=_cmd("boards"))
 
+    fl = sub.add_parser("flash", help="install MicroPython on a board (esptool for ESP32, UF2 "
+                        "for RP2040 in BOOTSEL)")
+    fl.add_argument("--port", help="serial port or board name (ESP32, or an RP2040 to send into BOOTSEL)")
+    fl.add_argument("--drive", help="the RP2040's BOOTSEL drive folder (default: found by itself)")
+    fl.add_argument("--firmware", help="image file (.bin for ESP32, .uf2 for RP2040); default: "
+                    "the newest matching one in ~/.cache/microfab/firmware")
+    fl.add_argument("--chip", help="esp32, esp32-s3 or rp2040 (default: detected)")
+    fl.add_argument("--erase", action="store_true", help="erase the whole flash first (wipes "
+                    "the board's files and journal)")
+    fl.add_argument("--bootloader", action="store_true", help="put a running RP2040 into "
+                    "BOOTSEL first (machine.bootloader())")
+    fl.add_argument("--baud", type=int, default=460800, help="ESP32 flashing rate (default: 460800)")
+    fl.set_defaults(fn=_cmd("do_flash"))
+
     dp = sub.add_parser("deploy", help="put the firmware and its config on a board, sending "
                         "only what changed")
     _port_args(dp)

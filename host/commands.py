@@ -71,6 +71,32 @@ def boards(args) -> int:
     return 0
 
 
+def do_flash(args) -> int:
+    from .flash import FlashError, flash
+
+    target = args.drive
+    if target is None and args.port is not None:
+        target = ports.resolve(args.port).port
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  console=console, transient=not console.is_terminal) as bar:
+        task = bar.add_task("flash", total=None)
+
+        def progress(stage, done, total):
+            if stage in ("write", "copy"):
+                bar.update(task, description=stage, completed=done, total=total)
+            else:
+                bar.update(task, description=stage + ("" if done < total else " done"))
+
+        try:
+            r = flash(target, args.firmware, chip=args.chip, progress=progress, erase=args.erase,
+                      enter_bootloader=args.bootloader, baud=args.baud)
+        except FlashError as e:
+            raise UserError(str(e)) from None
+    console.print("%s written to %s (%s) at 0x%x: %d bytes in %.1f s"
+                  % (r.firmware.name, r.target, r.chip, r.offset or 0, r.size, r.seconds))
+    return 0
+
+
 def _machine_config(spec: str) -> dict:
     if spec.endswith(".json") or "/" in spec:
         return hostcfg.read_json(spec, "machine config")
