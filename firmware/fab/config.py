@@ -124,7 +124,7 @@ def check(where, data, schema):
     return out
 
 
-BOARD = (
+BOARD: tuple = (
     ("name", "s", REQUIRED, None, None),
     ("title", "s", REQUIRED, None, None),
     ("chip", "c", REQUIRED, ("rp2040", "esp32", "esp32s3"), None),
@@ -159,7 +159,7 @@ def pins(board_cfg, overrides, roles):
     """Pin number by role for a machine: the board's wiring, then the machine's overrides.
 
     Every role the machine needs must be wired, and no two roles may share a pin."""
-    table = {}
+    table: dict = {}
     for role in roles:
         pin = overrides.get(role, board_cfg["pins"].get(role))
         if pin is None:
@@ -182,7 +182,7 @@ def pins(board_cfg, overrides, roles):
 
 
 # Fields every machine config has besides its machine's own.
-RUNTIME = (
+RUNTIME: tuple = (
     ("machine", "s", REQUIRED, None, None),
     ("pins", "o", {}, None, None),
     ("watchdog_ms", "i", 8000, 0, 8388, "ms"),  # RP2040 WDT tops out at 8388 ms (datasheet 4.7)

@@ -12,9 +12,9 @@ import machine
 # the USB CDC endpoint; a real board has neither attribute.
 SIM = hasattr(machine, "StepGen")
 
-_outs = []  # (pin, safe level): driven back by safe_state()
-_pwms = []
-_gens = []
+_outs: list = []  # (pin, safe level): driven back by safe_state()
+_pwms: list = []
+_gens: list = []
 
 
 def out(num, safe=0):
@@ -67,16 +67,16 @@ def stepgen(backend, step, index):
     All backends take blocks of (count, interval_us) and share one interface:
     push(count, interval_us), free(), idle(), count(), zero(), stop()."""
     if SIM:
-        g = machine.StepGen(step, index)
+        g = machine.StepGen(step, index)  # type: ignore[attr-defined]  # simulator's machine only
     elif backend == "pio":
-        from fab.hal_pio import StepGen
-        g = StepGen(step, index)
+        from fab import hal_pio
+        g = hal_pio.StepGen(step, index)
     elif backend == "rmt":
-        from fab.hal_rmt import StepGen
-        g = StepGen(step, index)
+        from fab import hal_rmt
+        g = hal_rmt.StepGen(step, index)
     else:
-        from fab.hal_timer import StepGen
-        g = StepGen(step, index)
+        from fab import hal_timer
+        g = hal_timer.StepGen(step, index)
     _gens.append(g)
     return g
 
@@ -96,8 +96,8 @@ class Console:
 
     def __init__(self):
         if SIM:
-            self._out = machine.stdio
-            stream = machine.stdio
+            self._out = machine.stdio  # type: ignore[attr-defined]  # simulator's machine only
+            stream = machine.stdio  # type: ignore[attr-defined]
         else:
             self._out = sys.stdout
             stream = sys.stdin.buffer

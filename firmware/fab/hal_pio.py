@@ -4,6 +4,13 @@ import rp2
 from machine import Pin
 from micropython import const
 
+# The PIO assembler names (pull, mov, set, pins, ...) exist only inside @rp2.asm_pio at run time.
+# mypy takes any `if TYPE_CHECKING:` block as run, so it learns them from the rp2 stubs; the board
+# never runs it (tests/firmware/typecheck.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rp2.asm_pio import *  # noqa: F403
+
 _FREQ = const(1000000)  # one PIO cycle per microsecond
 _OVERHEAD = const(6)  # cycles per pulse outside the delay loop, counted in the program below
 _SLOTS = const(4)  # the 8-word TX FIFO holds 4 blocks of 2 words
@@ -15,7 +22,9 @@ def _pulses():
     mov(x, osr)  # noqa: F821  x = count - 1
     pull(block)  # noqa: F821  osr = delay cycles, reloaded for each pulse
     label("pulse")  # noqa: F821
-    set(pins, 1)[1]  # noqa: F821  2 us high: A4988 needs 1 us, TMC2209 100 ns
+    # 2 us high: A4988 needs 1 us, TMC2209 100 ns. The [1] delay suffix is PIO syntax that the
+    # stubs cannot express: they type an instruction as a bare Callable.
+    set(pins, 1)[1]  # type: ignore[index]  # noqa: F821
     set(pins, 0)  # noqa: F821
     mov(y, osr)  # noqa: F821
     label("wait")  # noqa: F821

@@ -132,8 +132,11 @@ class Runtime:
         return {"board": self.board, "machine": self.cfg}
 
     def supply(self):
+        vs, board = self.vsense, self.board
+        if vs is None or board is None:  # no sense pin wired, or no valid board config
+            return None
         # 3.3 V reference over a divider of vsense_ratio (the Pico's VSYS/3 divider by default)
-        return round(self.vsense.read_u16() * 3.3 * self.board["vsense_ratio"] / 65535, 3)
+        return round(vs.read_u16() * 3.3 * board["vsense_ratio"] / 65535, 3)
 
     async def sampler(self):
         every = self.cfg["sample_ms"] if self.cfg else 1000
