@@ -44,7 +44,7 @@ def install_firmware(root: Path, board_cfg: dict, machine_cfg: dict, calib: dict
 class SimBoard:
     def __init__(self, board: str | dict = "pico", machine: str | dict = "axis", calib=None,
                  model: dict | None = None, seed: int = 0, root: str | Path | None = None,
-                 install: bool = True):
+                 install: bool = True, boot: bool = True):
         self.board_cfg = microfab_boards.load(board) if isinstance(board, str) else dict(board)
         self.machine_cfg = {"machine": machine} if isinstance(machine, str) else dict(machine)
         self._tmp = None
@@ -64,7 +64,8 @@ class SimBoard:
         self._seen = 0
         self._next_id = 0
         self.boots = 0
-        self._boot()
+        if boot:  # boot=False: powered but not started, for a driver of its own (repl.Repl)
+            self._boot()
 
     # --- power ---
 
@@ -109,7 +110,11 @@ class SimBoard:
 
     def advance(self, seconds: float):
         end = self.clock.now + int(seconds * 1e6)
-        self._guarded(self.sched.run_until, end)
+        while True:
+            # A reset on the way reboots the board; the rest of the interval runs on the new boot.
+            self._guarded(self.sched.run_until, end)
+            if self.clock.now >= end:
+                break
         self._collect()
 
     def _collect(self):

@@ -16,7 +16,7 @@ SOFT_RESET = 5
 class ResetRequest(BaseException):
     # BaseException: a reset must unwind through the firmware's `except Exception` handlers.
     def __init__(self, cause):
-        BaseException.__init__(self, cause)
+        super().__init__(cause)  # MicroPython's BaseException has no __init__ attribute to call
         self.cause = cause
 
 
