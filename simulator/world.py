@@ -177,12 +177,14 @@ class World:
         def ilistdir(p="."):
             for name in listdir(p):
                 full = w.path(p) / name
-                yield (name, 0x4000 if full.is_dir() else 0x8000, 0, full.stat().st_size)
+                d = full.is_dir()  # LittleFS gives directories no size
+                yield (name, 0x4000 if d else 0x8000, 0, 0 if d else full.stat().st_size)
 
         def stat(p):
             st = os.stat(w.path(p))
             mode = 0x4000 if os.path.isdir(w.path(p)) else 0x8000
-            return (mode, 0, 0, 0, 0, 0, st.st_size, 0, int(st.st_mtime), 0)
+            size = 0 if mode == 0x4000 else st.st_size
+            return (mode, 0, 0, 0, 0, 0, size, 0, int(st.st_mtime), 0)
 
         def statvfs(p="/"):
             # A LittleFS partition of 4 KB blocks, sized like the port's default.

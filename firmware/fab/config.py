@@ -224,4 +224,10 @@ def configure(board_data, machine_data, calib_data=None):
             for field in schema:
                 if field[0] == key:
                     m[key] = value("calibration", field, calib_data[key])
-    return b, mod, m, pins(b, m["pins"], mod.PINS)
+    p = pins(b, m["pins"], mod.PINS)
+    # What a schema cannot say (the pins and buses a chosen driver needs): a machine module may
+    # define a hal-free check(cfg, board, pins), run here so that the host refuses it too.
+    extra = getattr(mod, "check", None)
+    if extra is not None:
+        extra(m, b, p)
+    return b, mod, m, p

@@ -16,6 +16,10 @@ from fab.protocol import Table
 
 CONFIG_DIR = "config/"
 _RESTART_MS = const(200)
+# A machine may take over the USB link: one whose `usb_link` attribute is a coroutine function
+# (console) speaks its own line protocol there instead of JSON lines (the loom's Séguin mode);
+# events and telemetry then stay off the wire. Machines look for this flag before offering it.
+MACHINE_LINK = True
 
 
 def read_json(name, required=True):
@@ -48,13 +52,15 @@ class Runtime:
         self.state = "boot"
         self.error = ""
         self.faults = 0
+        self.own_link = None  # the machine's usb_link, when the machine has the USB link
         self.seq = 0
         self.vsense = None
         self.t0 = time.ticks_ms()
         self.beat = self.t0
 
     def emit(self, obj):
-        self.link.send(obj)
+        if self.own_link is None:
+            self.link.send(obj)
 
     def boot(self):
         t = self.table
@@ -70,6 +76,7 @@ class Runtime:
             self.board, self.cfg = board, cfg
             self.machine = mod.Machine(cfg, pins, board)
             self.machine.commands(t)
+            self.own_link = getattr(self.machine, "usb_link", None)
             vs = board["pins"].get("vsense")
             if vs is not None and vs in board["adc_pins"]:
                 self.vsense = hal.adc(vs)
@@ -183,7 +190,11 @@ class Runtime:
 
 async def _main(rt):
     rt.boot()
-    asyncio.create_task(rt.guard("link", rt.link.run, True))
+    own = rt.own_link
+    if own is not None:
+        asyncio.create_task(rt.guard("link", lambda: own(rt.con), True))
+    else:
+        asyncio.create_task(rt.guard("link", rt.link.run, True))
     asyncio.create_task(rt.guard("sampler", rt.sampler, False))
     if rt.cfg and rt.cfg["watchdog_ms"]:
         asyncio.create_task(rt.guard("watchdog", lambda: rt.watchdog(rt.cfg["watchdog_ms"]), False))
@@ -195,5 +206,11 @@ async def _main(rt):
 
 def main():
     # Nothing may follow asyncio.run(): on a board it never returns, and the simulator returns
-    # from it at the end of each slice of virtual time.
-    asyncio.run(_main(Runtime()))
+    # from it at the end of each slice of virtual time. Only an exception leaves it on a board
+    # (Ctrl-C from the REPL, mpremote taking over): the machine must be left safe then. Not a
+    # `finally`, which the simulator would run after its first slice.
+    try:
+        asyncio.run(_main(Runtime()))
+    except BaseException:
+        hal.safe_state()
+        raise
