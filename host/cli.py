@@ -124,6 +124,19 @@ def parser() -> argparse.ArgumentParser:
     mo.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
     mo.set_defaults(fn=_cmd("monitor"))
 
+    pt = sub.add_parser("pattern", help="pattern files: what a loom or knitting machine would "
+                        "be sent")
+    psub = pt.add_subparsers(dest="pattern_command", metavar="ACTION", required=True)
+    ps = psub.add_parser("show", help="print per pick the shafts raised (loom) or per row the "
+                         "needles selected (knitter); exit 2 with one line on a bad file")
+    ps.add_argument("file", help=".wif/.dtx/.wpo for a loom, an image for a knitting machine")
+    ps.add_argument("--machine", choices=("loom", "knitter"), help="check the file is for this machine")
+    ps.add_argument("--json", action="store_true", help='{"picks": [[1, 3], ...]} or {"rows": ["0110...", ...]}')
+    ps.add_argument("--needles", type=int, help="knitter: needles on the bed (default 200)")
+    ps.add_argument("--offset", type=int, help="knitter: first needle of the pattern (default: centred)")
+    ps.add_argument("--mode", choices=("single", "dbj"), help="knitter: single bed or double-bed jacquard")
+    ps.set_defaults(fn=_cmd("pattern_show"))
+
     s = sub.add_parser("sim", help="serve a simulated board on a serial port (pty)",
                        add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)

@@ -97,6 +97,24 @@ def do_flash(args) -> int:
     return 0
 
 
+def pattern_show(args) -> int:
+    from . import patterns
+
+    opts = {k: v for k, v in (("needles", args.needles), ("offset", args.offset),
+                              ("mode", args.mode)) if v is not None}
+    try:
+        mod = patterns._module(args.file)
+        kind = "loom" if mod.__name__.endswith("weave") else "knitter"
+        if args.machine and args.machine != kind:
+            raise patterns.PatternError("%s is a %s pattern, not one for a %s"
+                                        % (args.file, kind, args.machine))
+        print(patterns.show(args.file, args.json, **opts))
+    except patterns.PatternError as e:
+        err.print(str(e), highlight=False, soft_wrap=True)
+        return 2
+    return 0
+
+
 def _machine_config(spec: str) -> dict:
     if spec.endswith(".json") or "/" in spec:
         return hostcfg.read_json(spec, "machine config")
