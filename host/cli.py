@@ -124,6 +124,16 @@ def parser() -> argparse.ArgumentParser:
     mo.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
     mo.set_defaults(fn=_cmd("monitor"))
 
+    ca = sub.add_parser("calibrate", help="guided calibration: measure, propose, write to the board")
+    _port_args(ca)
+    ca.add_argument("what", choices=("steps", "endstop"), help="steps: steps per mm from a "
+                    "measured move; endstop: check the switch and homing")
+    ca.add_argument("--distance", type=float, default=100.0, help="steps: how far to move (mm)")
+    ca.add_argument("--measured", type=float, help="steps: the measured distance, for scripts")
+    ca.add_argument("--yes", action="store_true", help="do not wait for Enter between steps")
+    ca.add_argument("--dry-run", action="store_true", help="propose the value, do not write it")
+    ca.set_defaults(fn=_cmd("calibrate"))
+
     pt = sub.add_parser("pattern", help="pattern files: what a loom or knitting machine would "
                         "be sent")
     psub = pt.add_subparsers(dest="pattern_command", metavar="ACTION", required=True)

@@ -115,6 +115,32 @@ def pattern_show(args) -> int:
     return 0
 
 
+def calibrate(args) -> int:
+    from . import calibrate as cal
+
+    def ask(question: str) -> str:
+        if "How far" in question and args.measured is not None:
+            return str(args.measured)
+        if args.yes and "How far" not in question:
+            return ""
+        if not console.is_terminal:
+            raise UserError("calibration needs an answer to: %s (give it with a flag: "
+                            "--measured MM, --yes)" % question)
+        return console.input("[bold]%s[/bold] " % question)
+
+    with open_device(args.port, args.baud) as dev:
+        target = cal.DeviceTarget(dev)
+        try:
+            if args.what == "steps":
+                cal.steps_per_mm(target, ask, console.print, distance=args.distance,
+                                 write=not args.dry_run)
+            else:
+                cal.FLOWS[args.what](target, ask, console.print)
+        except cal.CalibrationError as e:
+            raise UserError(str(e)) from None
+    return 0
+
+
 def _machine_config(spec: str) -> dict:
     if spec.endswith(".json") or "/" in spec:
         return hostcfg.read_json(spec, "machine config")
