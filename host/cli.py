@@ -27,9 +27,22 @@ def _check(args) -> int:
 
 
 def _sim(args) -> int:
+    return run_sim(args.rest)
+
+
+def run_sim(argv: list[str]) -> int:
+    import atexit
+
+    from microfab import ports
     from microfab_sim import serial_port
 
-    return serial_port.main(args.rest)
+    def register(info):
+        # So that `microfab boards` lists it and names can be bound to it.
+        path = ports.register_sim(info["port"], info["board"], info["machine"],
+                                  info["serial_number"], info.get("link"))
+        atexit.register(path.unlink, missing_ok=True)
+
+    return serial_port.main(argv, on_ready=register, prog="microfab sim")
 
 
 def _port_args(p: argparse.ArgumentParser):
@@ -155,6 +168,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "sim":
+        # Its options belong to the simulator's own parser (see `microfab sim --help`).
+        return run_sim(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     if not getattr(args, "fn", None):

@@ -55,13 +55,17 @@ def mpy_cross(source: bytes, name: str, arch: str | None) -> bytes:
     return data
 
 
-def device_files(mpy: int | None) -> dict[str, bytes]:
-    """Board path -> bytes for every firmware file; `mpy` is the board's sys.implementation._mpy."""
+def device_files(mpy: int | None, root: Path | None = None) -> dict[str, bytes]:
+    """Board path -> bytes for every firmware file; `mpy` is the board's sys.implementation._mpy.
+    root: a firmware tree (boot.py, main.py, fab/); default: the one shipped with microfab."""
     abi = decode_mpy(mpy)
     compiled = abi is not None and abi[0] == MPY_VERSION
+    root = Path(root) if root is not None else microfab_firmware.ROOT
+    files = [Path(n) for n in microfab_firmware.DEVICE_TOP if (root / n).exists()]
+    files += sorted(p.relative_to(root) for p in (root / "fab").rglob("*.py"))
     out = {}
-    for rel in microfab_firmware.device_files():
-        data = (microfab_firmware.ROOT / rel).read_bytes()
+    for rel in files:
+        data = (root / rel).read_bytes()
         path = rel.as_posix()
         # boot.py and main.py must stay source: the board looks for exactly those names.
         if compiled and rel.parts[0] != "boot.py" and rel.parts[0] != "main.py":

@@ -18,6 +18,9 @@ from . import config as hostcfg
 from .device import BoardError, Device, DeviceError
 
 TOPS = ("fab", "config")  # folders microfab owns on the board; files elsewhere are left alone
+# Kept when a deploy does not bring them: calibration (written by `microfab calibrate`) and the
+# network settings (written once by provisioning) must survive a firmware update.
+KEEP = ("config/calib.json", "config/net.json")
 LOOSE = ("boot.py", "main.py")
 TMP = ".mfnew"
 BATCH = 6000  # base64 characters per exec: a few raw-paste windows, well inside a board's heap
@@ -139,7 +142,8 @@ def config_files(board: dict, machine: dict, calib: dict | None, net: dict | Non
 
 
 def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
-           net: dict | None = None, progress=None, reset: bool = True) -> Report:
+           net: dict | None = None, progress=None, reset: bool = True,
+           firmware_root=None) -> Report:
     """Bring the board to exactly these files. progress(done_bytes, total_bytes, path)."""
     try:
         want = config_files(board, machine, calib, net)
@@ -151,7 +155,7 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
         raise DeployError("the board runs MicroPython %s; microfab's firmware needs %s or newer: "
                           "update it with `microfab flash`" % (info["version"],
                                                                ".".join(map(str, comp.MIN_MICROPYTHON))))
-    want.update(comp.device_files(info.get("mpy")))
+    want.update(comp.device_files(info.get("mpy"), firmware_root))
     have, deflate_ok = _hash(dev)
     report = Report()
     todo = []
@@ -160,7 +164,7 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
             report.unchanged += 1
         else:
             todo.append(path)
-    stale = sorted(p for p in have if p not in want)
+    stale = sorted(p for p in have if p not in want and p not in KEEP)
     total = sum(len(want[p]) for p in todo)
     done = 0
     if todo:
@@ -193,7 +197,7 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
     report.removed = stale
     if reset:
         dev.reset()
-        report.hello = dev.request("hello", timeout=15)
+        report.hello = dev.request("hello", timeout=15, resend=1.0)
         if report.hello.get("state") == "config_error":
             raise DeployError("the board refused its config: %s" % report.hello.get("error"))
     return report

@@ -58,6 +58,8 @@ class Device:
         while True:
             try:
                 self.t = SerialTransport(self.port, baudrate=self.baud)
+                # Reads return after 50 ms of silence, so every wait in here can time out.
+                self.t.serial.timeout = 0.05
                 return self
             except (TransportError, serial.SerialException, OSError) as e:
                 cause = e.__cause__ or e.__context__ or e
@@ -190,7 +192,10 @@ class Device:
 
     # --- the firmware's JSON-line protocol ---
 
-    def request(self, cmd: str, args: dict | None = None, timeout: float = 10.0) -> dict:
+    def request(self, cmd: str, args: dict | None = None, timeout: float = 10.0,
+                resend: float | None = None) -> dict:
+        """One command and its reply. resend: repeat an idempotent request (hello, status) every
+        so many seconds, for a board that is still booting and drops what it hears."""
         if self.t is None:
             self.connect()
         if self.t.in_raw_repl:
@@ -201,10 +206,15 @@ class Device:
         if args:
             msg["args"] = args
         s = self.t.serial
-        s.write((json.dumps(msg) + "\n").encode())
+        line = (json.dumps(msg) + "\n").encode()
+        s.write(line)
         deadline = time.monotonic() + timeout
+        again = time.monotonic() + resend if resend else None
         buf = b""
         while time.monotonic() < deadline:
+            if again is not None and time.monotonic() >= again:
+                s.write(b"\n" + line)
+                again = time.monotonic() + resend
             chunk = s.read(s.in_waiting or 1)
             if not chunk:
                 continue

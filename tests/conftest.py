@@ -29,3 +29,42 @@ def homed(make_board):
     b = make_board()
     assert b.send("home")["ok"]
     return b
+
+
+class SerialSim:
+    """A simulated board served on a pty by `python -m microfab_sim.serial_port`."""
+
+    def __init__(self, proc, port, flash, errlog):
+        self.proc, self.port, self.flash, self.errlog = proc, port, flash, errlog
+
+    def stop(self):
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def serial_sim(tmp_path):
+    """Factory: serial_sim(*extra_args) -> SerialSim; every one is stopped after the test."""
+    import subprocess
+    import sys
+
+    made = []
+
+    def start(*args, name="sim"):
+        flash, errlog = tmp_path / (name + "-flash"), tmp_path / (name + "-stderr.txt")
+        with errlog.open("w") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "microfab_sim.serial_port",
+                                     "--root", str(flash), *args],
+                                    stdout=subprocess.PIPE, stderr=err, text=True)
+        first = proc.stdout.readline()
+        assert first.startswith("port: "), first + errlog.read_text()
+        sim = SerialSim(proc, first.split(": ", 1)[1].strip(), flash, errlog)
+        made.append(sim)
+        return sim
+
+    yield start
+    for sim in made:
+        sim.stop()

@@ -111,6 +111,16 @@ def watchdog(timeout_ms):
     return machine.WDT(timeout=timeout_ms)
 
 
+_keeper = None
+
+
+def keep_fed(wdt, period_ms=1000):
+    """Feed `wdt` from a hardware timer until the next reset (for time spent at the REPL)."""
+    global _keeper
+    _keeper = machine.Timer(-1, mode=machine.Timer.PERIODIC, period=period_ms,
+                            callback=lambda t: wdt.feed())
+
+
 def timer(period_ms, callback):
     return machine.Timer(-1, mode=machine.Timer.PERIODIC, period=period_ms, callback=callback)
 

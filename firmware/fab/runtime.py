@@ -55,6 +55,7 @@ class Runtime:
         self.own_link = None  # the machine's usb_link, when the machine has the USB link
         self.seq = 0
         self.vsense = None
+        self.wdt = None
         self.t0 = time.ticks_ms()
         self.beat = self.t0
 
@@ -163,7 +164,7 @@ class Runtime:
                 self.emit(rec)
 
     async def watchdog(self, timeout_ms):
-        wdt = hal.watchdog(timeout_ms)
+        wdt = self.wdt = hal.watchdog(timeout_ms)
         while True:
             # Fed only while the sampler beats: a wedged loop or a dead sampler resets the board.
             if time.ticks_diff(time.ticks_ms(), self.beat) < timeout_ms // 2:
@@ -209,8 +210,13 @@ def main():
     # from it at the end of each slice of virtual time. Only an exception leaves it on a board
     # (Ctrl-C from the REPL, mpremote taking over): the machine must be left safe then. Not a
     # `finally`, which the simulator would run after its first slice.
+    rt = Runtime()
     try:
-        asyncio.run(_main(Runtime()))
+        asyncio.run(_main(rt))
     except BaseException:
         hal.safe_state()
+        if rt.wdt is not None:
+            # RP2040 and ESP32 watchdogs cannot be stopped once started: keep feeding it from a
+            # timer while a person or mpremote has the REPL, or it resets the board mid-deploy.
+            hal.keep_fed(rt.wdt)
         raise
