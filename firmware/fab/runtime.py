@@ -76,6 +76,8 @@ class Runtime:
                                               read_json("calib.json", False))
             self.board, self.cfg = board, cfg
             self.machine = mod.Machine(cfg, pins, board)
+            if hasattr(self.machine, "emit"):
+                self.machine.emit = self.emit  # machine events go out through the link
             self.machine.commands(t)
             self.own_link = getattr(self.machine, "usb_link", None)
             vs = board["pins"].get("vsense")
