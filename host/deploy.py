@@ -25,89 +25,74 @@ LOOSE = ("boot.py", "main.py")
 TMP = ".mfnew"
 BATCH = 6000  # base64 characters per exec: a few raw-paste windows, well inside a board's heap
 
-_HASH = """
-import os, hashlib, binascii
-def _walk(d):
-    for e in os.ilistdir(d):
-        p = d + '/' + e[0]
-        if e[1] & 0x4000:
-            yield from _walk(p)
-        else:
-            yield p
-def _h(p, b=bytearray(512)):
-    h = hashlib.sha256()
-    m = memoryview(b)
-    with open(p, 'rb') as f:
-        while True:
-            n = f.readinto(b)
-            if not n:
-                break
-            h.update(m[:n])
-    return binascii.hexlify(h.digest()).decode()
-_r = {}
-for _t in %r:
-    try:
-        for _p in _walk(_t):
-            _r[_p] = _h(_p)
-    except OSError:
-        pass
-for _p in %r:
-    try:
-        _r[_p] = _h(_p)
-    except OSError:
-        pass
+# One exec: every file under TOPS and LOOSE with the first 6 bytes of its SHA-256 (enough to
+# tell a changed file, at a third of the bytes on the wire), then the board's facts on one line.
+# Written tight on purpose: at 115200 baud every byte of it costs 87 us each way.
+_PROBE = """import os,sys,gc,hashlib,binascii as a
+def w(d):
+ for e in os.ilistdir(d):
+  p=d+'/'+e[0]
+  if e[1]&0x4000:yield from w(p)
+  else:yield p
+b=bytearray(512);m=memoryview(b)
+def h(p):
+ s=hashlib.sha256()
+ with open(p,'rb') as f:
+  while 1:
+   n=f.readinto(b)
+   if not n:break
+   s.update(m[:n])
+ return a.hexlify(s.digest()[:6]).decode()
+for t in TOPS:
+ try:
+  for p in w(t):print(p,h(p))
+ except OSError:pass
+for p in LOOSE:
+ try:print(p,h(p))
+ except OSError:pass
 try:
-    import deflate
-    _z = 1
-except ImportError:
-    _z = 0
-print(repr((_r, _z)))
+ import deflate;z=1
+except ImportError:z=0
+i=sys.implementation;v=i.version
+gc.collect()
+print('=',z,'%d.%d.%d'%(v[0],v[1],v[2]),getattr(i,'_mpy',0) or 0,gc.mem_free())
 """
+_HASH_LEN = 12
 
-_WRITE = """
-import os, binascii
+# Helpers for the writes: _a appends a base64 chunk to <tmp>.z, _fin inflates it into <tmp>.
+_WRITE = """import os,binascii
 def _md(p):
-    d = ''
-    for s in p.split('/')[:-1]:
-        d = d + '/' + s if d else s
-        try:
-            os.mkdir(d)
-        except OSError:
-            pass
-def _a(p, s, first):
-    if first:
-        _md(p)
-    with open(p + '.z', 'wb' if first else 'ab') as f:
-        f.write(binascii.a2b_base64(s))
-def _fin(p, z):
-    if z:
-        import deflate
-        with open(p + '.z', 'rb') as i, open(p, 'wb') as o:
-            d = deflate.DeflateIO(i, deflate.RAW)
-            b = bytearray(256)
-            while True:
-                n = d.readinto(b)
-                if not n:
-                    break
-                o.write(b[:n] if n < 256 else b)
-        os.remove(p + '.z')
-    else:
-        os.rename(p + '.z', p)
+ d=''
+ for s in p.split('/')[:-1]:
+  d=d+'/'+s if d else s
+  try:os.mkdir(d)
+  except OSError:pass
+def _a(p,s,first):
+ if first:_md(p)
+ with open(p+'.z','wb' if first else 'ab') as f:f.write(binascii.a2b_base64(s))
+def _fin(p,z):
+ if z:
+  import deflate
+  with open(p+'.z','rb') as i,open(p,'wb') as o:
+   d=deflate.DeflateIO(i,deflate.RAW);b=bytearray(256)
+   while 1:
+    n=d.readinto(b)
+    if not n:break
+    o.write(b[:n] if n<256 else b)
+  os.remove(p+'.z')
+ else:os.rename(p+'.z',p)
 """
 
-_COMMIT = """
-import os
-for _s, _d in %r:
-    try:
-        os.remove(_d)
-    except OSError:
-        pass
-    os.rename(_s, _d)
-for _p in %r:
-    try:
-        os.remove(_p)
-    except OSError:
-        pass
+# All new files into place together. LittleFS replaces the target of a rename in one step, so a
+# power cut leaves the old or the new file, never neither; FAT refuses, and gets remove+rename.
+_COMMIT = """import os
+for s,d in %r:
+ try:os.rename(s,d)
+ except OSError:
+  os.remove(d);os.rename(s,d)
+for p in %r:
+ try:os.remove(p)
+ except OSError:pass
 print('done')
 """
 
@@ -149,49 +134,54 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
         want = config_files(board, machine, calib, net)
     except hostcfg.ConfigError as e:
         raise DeployError("config refused before sending anything: %s" % e) from None
-    info = dev.info()
+    have, deflate_ok, info = probe(dev)
     version = tuple(int(x) for x in info["version"].split("."))
     if version < comp.MIN_MICROPYTHON:
         raise DeployError("the board runs MicroPython %s; microfab's firmware needs %s or newer: "
                           "update it with `microfab flash`" % (info["version"],
                                                                ".".join(map(str, comp.MIN_MICROPYTHON))))
     want.update(comp.device_files(info.get("mpy"), firmware_root))
-    have, deflate_ok = _hash(dev)
     report = Report()
     todo = []
     for path, data in sorted(want.items()):
-        if have.get(path) == _sha(data):
+        if have.get(path) == _sha(data)[:_HASH_LEN]:
             report.unchanged += 1
         else:
             todo.append(path)
     stale = sorted(p for p in have if p not in want and p not in KEEP)
     total = sum(len(want[p]) for p in todo)
-    done = 0
-    if todo:
-        dev.exec(_WRITE)
-    batch: list[str] = []
+    # Calls grouped into execs of about BATCH characters; the helpers ride in the first exec and
+    # the commit (all renames together) in the last, so a small change is one round trip.
+    batches: list[list[str]] = [[]]
+    finished: list[list[str]] = [[]]  # files whose last call is in each batch
     size = 0
     for path in todo:
         data = want[path]
         payload = zlib.compress(data, 9, -15) if deflate_ok else data
         b64 = base64.b64encode(payload).decode()
+        report.bytes_sent += len(b64)
         tmp = path + TMP
         for i in range(0, max(1, len(b64)), BATCH):
-            batch.append("_a(%r,%r,%d)" % (tmp, b64[i:i + BATCH], i == 0))
-            size += min(BATCH, len(b64) - i)
-            report.bytes_sent += min(BATCH, len(b64) - i)
             if size >= BATCH:
-                _run(dev, batch)
-                batch, size = [], 0
-        batch.append("_fin(%r,%d)" % (tmp, deflate_ok))
-        done += len(data)
-        report.sent.append(path)
-        if progress:
-            progress(done, total, path)
-    if batch:
-        _run(dev, batch)
+                batches.append([])
+                finished.append([])
+                size = 0
+            part = b64[i:i + BATCH]
+            batches[-1].append("_a(%r,%r,%d)" % (tmp, part, i == 0))
+            size += len(part)
+        batches[-1].append("_fin(%r,%d)" % (tmp, deflate_ok))
+        finished[-1].append(path)
     if todo or stale:
-        out = dev.exec(_COMMIT % ([(p + TMP, p) for p in todo], stale))
+        batches[0].insert(0, _WRITE)
+        batches[-1].append(_COMMIT % ([(p + TMP, p) for p in todo], stale))
+        done = 0
+        for calls, paths in zip(batches, finished):
+            out = _run(dev, calls)
+            for path in paths:
+                done += len(want[path])
+                report.sent.append(path)
+                if progress:
+                    progress(done, total, path)
         if "done" not in out:
             raise DeployError("the board did not confirm the new files: %r" % out[-200:])
     report.removed = stale
@@ -203,16 +193,31 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
     return report
 
 
-def _hash(dev: Device):
+def probe(dev: Device):
+    """({path: hash prefix}, board has deflate, {version, mpy, mem_free}) in one exec."""
+    code = _PROBE.replace("TOPS", repr(TOPS)).replace("LOOSE", repr(LOOSE))
     try:
-        return dev.eval_script(_HASH % (TOPS, LOOSE))
+        out = dev.exec(code, timeout=30)
     except BoardError as e:
         raise DeployError("could not list the board's files: %s" % e) from None
+    have = {}
+    facts = None
+    for line in out.splitlines():
+        parts = line.split()
+        if parts[:1] == ["="]:
+            facts = parts
+        elif len(parts) == 2:
+            have[parts[0]] = parts[1]
+    if facts is None or len(facts) != 5:
+        raise DeployError("unexpected answer from the board while listing its files: %r"
+                          % out[-200:])
+    return have, facts[1] == "1", {"version": facts[2], "mpy": int(facts[3]) or None,
+                                   "mem_free": int(facts[4])}
 
 
-def _run(dev: Device, calls: list[str]):
+def _run(dev: Device, calls: list[str]) -> str:
     try:
-        dev.exec("\n".join(calls), timeout=30)
+        return dev.exec("\n".join(calls), timeout=30)
     except BoardError as e:
         raise DeployError("writing on the board failed (is its flash full? `microfab df`): %s"
                           % e) from None

@@ -108,14 +108,17 @@ class Device:
             time.sleep(delay)
             try:
                 s = self.t.serial
-                # Two Ctrl-C: the first may land inside a read that swallows it.
-                s.write(b"\r\x03")
-                time.sleep(0.05)
-                s.write(b"\x03")
-                time.sleep(0.05)
-                while s.in_waiting:
-                    seen = (seen + s.read(s.in_waiting))[-400:]
-                s.write(b"\r\x01")
+                if i == 0:
+                    s.write(b"\r\x03\x03\r\x01")  # the quick way, right for an idle board
+                else:
+                    # Spaced Ctrl-Cs: the first may land inside a read that swallows it.
+                    s.write(b"\r\x03")
+                    time.sleep(0.05)
+                    s.write(b"\x03")
+                    time.sleep(0.05)
+                    while s.in_waiting:
+                        seen = (seen + s.read(s.in_waiting))[-400:]
+                    s.write(b"\r\x01")
                 # Up to the banner only: exec_raw_no_follow() reads the '>' prompt itself.
                 data = self.t.read_until(1, b"raw REPL; CTRL-B to exit\r\n", timeout=1 + i,
                                          timeout_overall=2 + 2 * i)
