@@ -55,46 +55,46 @@ try:
 except ImportError:z=0
 i=sys.implementation;v=i.version
 gc.collect()
-print('=',z,'%d.%d.%d'%(v[0],v[1],v[2]),getattr(i,'_mpy',0) or 0,gc.mem_free())
+print('=',0,z,'%d.%d.%d'%(v[0],v[1],v[2]),getattr(i,'_mpy',0) or 0,gc.mem_free())
 """
 _HASH_LEN = 12
 
-# Helpers for the writes: _a appends a base64 chunk to <tmp>.z, _fin inflates it into <tmp>.
+# The same calls as fab/deployer.py, for a board that does not have it yet (or an old one):
+# whole files only, no patches.
 _WRITE = """import os,binascii
-def _md(p):
- d=''
- for s in p.split('/')[:-1]:
-  d=d+'/'+s if d else s
-  try:os.mkdir(d)
-  except OSError:pass
-def _a(p,s,first):
- if first:_md(p)
- with open(p+'.z','wb' if first else 'ab') as f:f.write(binascii.a2b_base64(s))
-def _fin(p,z):
- if z:
-  import deflate
-  with open(p+'.z','rb') as i,open(p,'wb') as o:
-   d=deflate.DeflateIO(i,deflate.RAW);b=bytearray(256)
-   while 1:
-    n=d.readinto(b)
-    if not n:break
-    o.write(b[:n] if n<256 else b)
-  os.remove(p+'.z')
- else:os.rename(p+'.z',p)
+class D:
+ def a(p,s,first):
+  if first:
+   d=''
+   for x in p.split('/')[:-1]:
+    d=d+'/'+x if d else x
+    try:os.mkdir(d)
+    except OSError:pass
+  with open(p+'.z','wb' if first else 'ab') as f:f.write(binascii.a2b_base64(s))
+ def fin(p,z):
+  if z:
+   import deflate
+   with open(p+'.z','rb') as i,open(p,'wb') as o:
+    d=deflate.DeflateIO(i,deflate.RAW);b=bytearray(256)
+    while 1:
+     n=d.readinto(b)
+     if not n:break
+     o.write(b[:n] if n<256 else b)
+   os.remove(p+'.z')
+  else:os.rename(p+'.z',p)
+ def commit(pairs,stale,hashes=None):
+  for s,d in pairs:
+   try:os.rename(s,d)
+   except OSError:
+    os.remove(d);os.rename(s,d)
+  for p in stale:
+   try:os.remove(p)
+   except OSError:pass
+  print('done')
 """
-
-# All new files into place together. LittleFS replaces the target of a rename in one step, so a
-# power cut leaves the old or the new file, never neither; FAT refuses, and gets remove+rename.
-_COMMIT = """import os
-for s,d in %r:
- try:os.rename(s,d)
- except OSError:
-  os.remove(d);os.rename(s,d)
-for p in %r:
- try:os.remove(p)
- except OSError:pass
-print('done')
-"""
+_HELPER = "from fab import deployer as D\n"
+HELPER_VERSION = 1
+BLOCK = 256  # patch granularity: a one-line change re-sends about two blocks
 
 
 class DeployError(Exception):
@@ -105,6 +105,7 @@ class DeployError(Exception):
 class Report:
     sent: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    patched: list[str] = field(default_factory=list)  # sent as a patch of the old file
     unchanged: int = 0
     bytes_sent: int = 0  # on the wire, after deflate and base64
     hello: dict = field(default_factory=dict)
@@ -149,6 +150,10 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
         else:
             todo.append(path)
     stale = sorted(p for p in have if p not in want and p not in KEEP)
+    # The board's own helper can patch files, if it is the one this host would send.
+    helper = next((p for p in want if p.startswith("fab/deployer.")), None)
+    patching = info["helper"] == HELPER_VERSION and helper not in todo
+    patches = _patches(dev, want, [p for p in todo if p in have]) if patching else {}
     total = sum(len(want[p]) for p in todo)
     # Calls grouped into execs of about BATCH characters; the helpers ride in the first exec and
     # the commit (all renames together) in the last, so a small change is one round trip.
@@ -156,7 +161,8 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
     finished: list[list[str]] = [[]]  # files whose last call is in each batch
     size = 0
     for path in todo:
-        data = want[path]
+        head, tail = patches.get(path, (0, 0))
+        data = want[path][head:len(want[path]) - tail]
         payload = zlib.compress(data, 9, -15) if deflate_ok else data
         b64 = base64.b64encode(payload).decode()
         report.bytes_sent += len(b64)
@@ -167,13 +173,18 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
                 finished.append([])
                 size = 0
             part = b64[i:i + BATCH]
-            batches[-1].append("_a(%r,%r,%d)" % (tmp, part, i == 0))
+            batches[-1].append("D.a(%r,%r,%d)" % (tmp, part, i == 0))
             size += len(part)
-        batches[-1].append("_fin(%r,%d)" % (tmp, deflate_ok))
+        if path in patches:
+            batches[-1].append("D.fin(%r,%d,%r,%d,%d)" % (tmp, deflate_ok, path, head, tail))
+            report.patched.append(path)
+        else:
+            batches[-1].append("D.fin(%r,%d)" % (tmp, deflate_ok))
         finished[-1].append(path)
     if todo or stale:
-        batches[0].insert(0, _WRITE)
-        batches[-1].append(_COMMIT % ([(p + TMP, p) for p in todo], stale))
+        batches[0].insert(0, _HELPER if patching else _WRITE)
+        hashes = [_sha(want[p])[:_HASH_LEN] for p in todo] if patching else None
+        batches[-1].append("D.commit(%r,%r,%r)" % ([(p + TMP, p) for p in todo], stale, hashes))
         done = 0
         for calls, paths in zip(batches, finished):
             out = _run(dev, calls)
@@ -182,6 +193,10 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
                 report.sent.append(path)
                 if progress:
                     progress(done, total, path)
+        if "bad " in out:
+            raise DeployError("a patched file did not come out as expected on the board (%s); "
+                              "nothing was put in place. Deploy again: it will send whole files"
+                              % out.split("bad ", 1)[1].split()[0])
         if "done" not in out:
             raise DeployError("the board did not confirm the new files: %r" % out[-200:])
     report.removed = stale
@@ -194,25 +209,67 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
 
 
 def probe(dev: Device):
-    """({path: hash prefix}, board has deflate, {version, mpy, mem_free}) in one exec."""
-    code = _PROBE.replace("TOPS", repr(TOPS)).replace("LOOSE", repr(LOOSE))
+    """({path: hash prefix}, board has deflate, facts) in one exec: through the board's own
+    fab/deployer when it has one, else with the probe sent along."""
     try:
-        out = dev.exec(code, timeout=30)
-    except BoardError as e:
-        raise DeployError("could not list the board's files: %s" % e) from None
+        out = dev.exec(_HELPER + "D.probe(%r,%r)" % (TOPS, LOOSE), timeout=30)
+    except BoardError:
+        out = ""  # no fab/deployer on this board yet
+    if "\n= " not in "\n" + out:
+        code = _PROBE.replace("TOPS", repr(TOPS)).replace("LOOSE", repr(LOOSE))
+        try:
+            out = dev.exec(code, timeout=30)
+        except BoardError as e:
+            raise DeployError("could not list the board's files: %s" % e) from None
     have = {}
     facts = None
+    folder = ""
     for line in out.splitlines():
         parts = line.split()
         if parts[:1] == ["="]:
             facts = parts
+        elif len(parts) == 1 and parts[0].startswith("+"):
+            folder = parts[0][1:]
         elif len(parts) == 2:
-            have[parts[0]] = parts[1]
-    if facts is None or len(facts) != 5:
+            have[folder + "/" + parts[0] if folder else parts[0]] = parts[1]
+    if facts is None or len(facts) != 6:
         raise DeployError("unexpected answer from the board while listing its files: %r"
                           % out[-200:])
-    return have, facts[1] == "1", {"version": facts[2], "mpy": int(facts[3]) or None,
-                                   "mem_free": int(facts[4])}
+    return have, facts[2] == "1", {"helper": int(facts[1]), "version": facts[3],
+                                   "mpy": int(facts[4]) or None, "mem_free": int(facts[5])}
+
+
+def _patches(dev: Device, want: dict, paths: list[str]) -> dict:
+    """{path: (head, tail)}: bytes at the start and end of the new file that the board already
+    has in the old one, found from the old file's block hashes (one exec for all files)."""
+    paths = [p for p in paths if len(want[p]) >= 4 * BLOCK]
+    if not paths:
+        return {}
+    out = dev.exec(_HELPER + "\n".join("D.blocks(%r,%d)" % (p, BLOCK) for p in paths), timeout=30)
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 4 or parts[0] not in want:
+            continue
+        path, old_len = parts[0], int(parts[1])
+        fwd = [] if parts[2] == "-" else parts[2].split(",")
+        bwd = [] if parts[3] == "-" else parts[3].split(",")
+        new = want[path]
+
+        def h(b: bytes) -> str:
+            return hashlib.sha256(b).hexdigest()[:8]
+
+        k = 0
+        while k < len(fwd) and (k + 1) * BLOCK <= len(new) and h(new[k * BLOCK:(k + 1) * BLOCK]) == fwd[k]:
+            k += 1
+        head = k * BLOCK
+        j = 0
+        while (j < len(bwd) and (j + 1) * BLOCK <= min(len(new), old_len) - head
+               and h(new[len(new) - (j + 1) * BLOCK:len(new) - j * BLOCK]) == bwd[j]):
+            j += 1
+        if head or j:
+            found[path] = (head, j * BLOCK)
+    return found
 
 
 def _run(dev: Device, calls: list[str]) -> str:

@@ -49,7 +49,16 @@ def test_one_changed_file_is_all_that_travels_and_strays_are_removed(serial_sim,
         (tree / "fab" / "drivers" / "pulses.py").unlink()
         r = deploy(dev, BOARD, {"machine": "axis"}, firmware_root=tree)
         assert r.sent == ["fab/planner.py"] and r.removed == ["fab/drivers/pulses.py"]
-        assert "a maker's one-line change" in (sim.flash / "fab" / "planner.py").read_text()
+        assert (sim.flash / "fab" / "planner.py").read_bytes() == (tree / "fab" / "planner.py").read_bytes()
+        assert r.hello["state"] == "ready"
+        # A change in the middle of a file travels as a patch: the board keeps the rest.
+        text = (tree / "fab" / "axis.py").read_text()
+        middle = text.index("\n", len(text) // 2)
+        (tree / "fab" / "axis.py").write_text(text[:middle] + "\n# tuned by hand" + text[middle:])
+        r = deploy(dev, BOARD, {"machine": "axis"}, firmware_root=tree)
+        assert r.sent == r.patched == ["fab/axis.py"]
+        assert r.bytes_sent < len(text) // 4
+        assert (sim.flash / "fab" / "axis.py").read_bytes() == (tree / "fab" / "axis.py").read_bytes()
         assert r.hello["state"] == "ready"
 
 
