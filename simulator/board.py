@@ -41,7 +41,74 @@ def install_firmware(root: Path, board_cfg: dict, machine_cfg: dict, calib: dict
         (cfg / "calib.json").unlink()
 
 
-class SimBoard:
+class LineLog:
+    """A board's USB serial as the tests see it: every line it wrote (dicts for JSON lines,
+    text otherwise), replies by request id, and the requests handed out. Shared by SimBoard and
+    WasmBoard, which differ only in how bytes reach the firmware and how time passes."""
+
+    def _init_log(self):
+        self.log: list = []  # every line the board wrote: dicts for JSON, str otherwise
+        self.replies: dict = {}  # request id -> reply
+        self._partial = ""
+        self._next_id = 0
+
+    def _take_text(self, text: str):
+        if not text:
+            return
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            line = line.rstrip("\r")
+            if line.startswith("{"):
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    item = None
+                if isinstance(item, dict):
+                    self.log.append(item)
+                    if "ok" in item and item.get("id") is not None:
+                        self.replies[item["id"]] = item
+                    continue
+            self.log.append(line)
+
+    def write(self, data: bytes | str):
+        raise NotImplementedError
+
+    def wait_reply(self, rid, timeout: float = 60.0) -> dict:
+        raise NotImplementedError
+
+    def request(self, cmd: str, args: dict | None = None) -> int:
+        self._next_id += 1
+        msg = {"id": self._next_id, "cmd": cmd}
+        if args:
+            msg["args"] = args
+        self.write(json.dumps(msg) + "\n")
+        return self._next_id
+
+    def send(self, cmd: str, timeout: float = 60.0, **args) -> dict:
+        return self.wait_reply(self.request(cmd, args), timeout)
+
+    def lines(self, kind: str | None = None) -> list:
+        """What the board wrote: all lines, or the dicts with an "event"/"tele" of that kind."""
+        if kind is None:
+            return list(self.log)
+        return [x for x in self.log if isinstance(x, dict)
+                and (x.get("event") == kind or x.get("tele") == kind)]
+
+    def telemetry(self) -> list:
+        return [x for x in self.log if isinstance(x, dict) and "tele" in x]
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SimBoard(LineLog):
     def __init__(self, board: str | dict = "pico", machine: str | dict = "axis", calib=None,
                  model: dict | None = None, seed: int = 0, root: str | Path | None = None,
                  install: bool = True, boot: bool = True):
@@ -59,10 +126,7 @@ class SimBoard:
         self.clock, self.sched, self.machine = m["vclock"], m["vasyncio"], m["vmachine"]
         self.clock.reset()
         self.hw = m["vboard"].Board(self.board_cfg, self.machine_cfg, model, seed)
-        self.log: list = []  # every line the board wrote: dicts for JSON, str otherwise
-        self.replies: dict = {}  # request id -> reply
-        self._seen = 0
-        self._next_id = 0
+        self._init_log()
         self.boots = 0
         if boot:  # boot=False: powered but not started, for a driver of its own (repl.Repl)
             self._boot()
@@ -118,37 +182,12 @@ class SimBoard:
         self._collect()
 
     def _collect(self):
-        text = self.hw.stdio.take()
-        if not text:
-            return
-        self._partial = getattr(self, "_partial", "") + text
-        *lines, self._partial = self._partial.split("\n")
-        for line in lines:
-            line = line.rstrip("\r")
-            if line.startswith("{"):
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    item = None
-                if isinstance(item, dict):
-                    self.log.append(item)
-                    if "ok" in item and item.get("id") is not None:
-                        self.replies[item["id"]] = item
-                    continue
-            self.log.append(line)
+        self._take_text(self.hw.stdio.take())
 
     # --- the serial link ---
 
     def write(self, data: bytes | str):
         self.hw.stdio.feed(data.encode() if isinstance(data, str) else data)
-
-    def request(self, cmd: str, args: dict | None = None) -> int:
-        self._next_id += 1
-        msg = {"id": self._next_id, "cmd": cmd}
-        if args:
-            msg["args"] = args
-        self.write(json.dumps(msg) + "\n")
-        return self._next_id
 
     def wait_reply(self, rid, timeout: float = 60.0) -> dict:
         """Run virtual time, event by event, until the reply to `rid` arrives."""
@@ -164,19 +203,6 @@ class SimBoard:
             self._collect()
         return self.replies[rid]
 
-    def send(self, cmd: str, timeout: float = 60.0, **args) -> dict:
-        return self.wait_reply(self.request(cmd, args), timeout)
-
-    def lines(self, kind: str | None = None) -> list:
-        """What the board wrote: all lines, or the dicts with an "event"/"tele" of that kind."""
-        if kind is None:
-            return list(self.log)
-        return [x for x in self.log if isinstance(x, dict)
-                and (x.get("event") == kind or x.get("tele") == kind)]
-
-    def telemetry(self) -> list:
-        return [x for x in self.log if isinstance(x, dict) and "tele" in x]
-
     # --- the physical side ---
 
     @property
@@ -188,9 +214,3 @@ class SimBoard:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

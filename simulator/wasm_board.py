@@ -27,7 +27,7 @@ from pathlib import Path
 
 import microfab_boards
 
-from .board import BoardTimeout, install_firmware
+from .board import BoardTimeout, LineLog, install_firmware
 
 WASM_DIR = Path(__file__).resolve().parent / "wasm"
 VM_DIR = Path(__file__).resolve().parent / "vm"
@@ -108,7 +108,7 @@ class _AxisView:
         raise AttributeError(name)
 
 
-class WasmBoard:
+class WasmBoard(LineLog):
     def __init__(self, board: str | dict = "pico", machine: str | dict = "axis", calib=None,
                  model: dict | None = None, seed: int = 0, heap_kb: int | None = None,
                  compiled: bool = False, peak: bool = True, root: str | Path | None = None,
@@ -128,11 +128,8 @@ class WasmBoard:
             self._tmp = tempfile.TemporaryDirectory(prefix="microfab-wasm-")
             root = self._tmp.name
         self.root = Path(root)
-        self.log: list = []
-        self.replies: dict = {}
+        self._init_log()
         self.console: list = []  # what the VM itself printed, outside the board's serial
-        self._partial = ""
-        self._next_id = 0
         self._now_us = 0
         self.boots = 0
         self._buf = b""
@@ -221,37 +218,13 @@ class WasmBoard:
         self.call({"op": "run", "until": self._now_us + int(seconds * 1e6)})
 
     def _collect(self, text):
-        if not text:
-            return
-        self._partial += text
-        *lines, self._partial = self._partial.split("\n")
-        for line in lines:
-            line = line.rstrip("\r")
-            if line.startswith("{"):
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    item = None
-                if isinstance(item, dict):
-                    self.log.append(item)
-                    if "ok" in item and item.get("id") is not None:
-                        self.replies[item["id"]] = item
-                    continue
-            self.log.append(line)
+        self._take_text(text)
 
     # --- the serial link ---
 
     def write(self, data: bytes | str):
         data = data.encode() if isinstance(data, str) else bytes(data)
         self.call({"op": "feed", "hex": data.hex()})
-
-    def request(self, cmd: str, args: dict | None = None) -> int:
-        self._next_id += 1
-        msg = {"id": self._next_id, "cmd": cmd}
-        if args:
-            msg["args"] = args
-        self.write(json.dumps(msg) + "\n")
-        return self._next_id
 
     def wait_reply(self, rid, timeout: float = 60.0) -> dict:
         """Run virtual time, event by event, until the reply to `rid` arrives."""
@@ -260,19 +233,6 @@ class WasmBoard:
         if rid not in self.replies:
             raise BoardTimeout("no reply to %r within %s virtual seconds" % (rid, timeout))
         return self.replies[rid]
-
-    def send(self, cmd: str, timeout: float = 60.0, **args) -> dict:
-        return self.wait_reply(self.request(cmd, args), timeout)
-
-    def lines(self, kind: str | None = None) -> list:
-        """What the board wrote: all lines, or the dicts with an "event"/"tele" of that kind."""
-        if kind is None:
-            return list(self.log)
-        return [x for x in self.log if isinstance(x, dict)
-                and (x.get("event") == kind or x.get("tele") == kind)]
-
-    def telemetry(self) -> list:
-        return [x for x in self.log if isinstance(x, dict) and "tele" in x]
 
     # --- the physical side and the heap ---
 
@@ -323,12 +283,6 @@ class WasmBoard:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __del__(self):
         if getattr(self, "_proc", None) is not None:
