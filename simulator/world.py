@@ -15,12 +15,15 @@ import traceback
 import types
 from pathlib import Path
 
+from .flashfaults import Flash
+from .net import Net
+
 VM_DIR = Path(__file__).resolve().parent / "vm"
-VM_MODULES = ("vclock", "vasyncio", "vmachine", "vstepper", "vboard")
+VM_MODULES = ("vclock", "vasyncio", "vmachine", "vstepper", "vboard", "vnetwork")
 ALIASES = {"time": "vclock", "utime": "vclock", "asyncio": "vasyncio", "uasyncio": "vasyncio",
-           "machine": "vmachine"}
+           "machine": "vmachine", "network": "vnetwork"}
 # Port modules a simulated board does not have; the HAL must not need them in the simulator.
-ABSENT = {"rp2", "esp32", "esp", "network", "bluetooth", "neopixel", "onewire", "dht"}
+ABSENT = {"rp2", "esp32", "esp", "bluetooth", "neopixel", "onewire", "dht"}
 _CODE_CACHE: dict = {}
 
 
@@ -34,12 +37,15 @@ def _compiled(path: Path):
 
 
 class World:
-    def __init__(self, root: Path, port: str = "rp2", heap_kb: int = 192):
+    def __init__(self, root: Path, port: str = "rp2", heap_kb: int = 192, sim_dirs=()):
         self.root = Path(root).resolve()
+        # Extensions' model folders (microfab.extensions): m_<machine>.py and its models.
+        self.sim_dirs = [Path(d) for d in sim_dirs]
         self.port = port
         self.heap_kb = heap_kb
         self.modules: dict[str, types.ModuleType] = {}
         self.cwd = "/"
+        self.flash = Flash(self)  # bytes written, and power cuts (flashfaults.py)
         b = dict(builtins.__dict__)
         b["__import__"] = self._import
         b["open"] = self.open
@@ -47,6 +53,7 @@ class World:
         self.builtins = b
         for name in VM_MODULES:
             self._load(name, VM_DIR / (name + ".py"), False)
+        self.modules["vasyncio"]._io = Net()  # real sockets for asyncio.open_connection (net.py)
         self.modules["micropython"] = self._micropython()
         self.modules["gc"] = self._gc()
         self.modules["sys"] = self._sys()
@@ -96,6 +103,9 @@ class World:
         vm = VM_DIR / rel.with_suffix(".py")
         if "." not in name and vm.is_file():
             return vm, False  # a model module (m_<machine>.py) of the virtual board
+        for d in self.sim_dirs if "." not in name else ():
+            if (d / (name + ".py")).is_file():
+                return d / (name + ".py"), False  # an extension's model module
         return None
 
     def _load(self, name, path: Path, is_pkg: bool):
@@ -164,7 +174,12 @@ class World:
     def open(self, file, mode="r", *args, **kw):
         if isinstance(file, int):
             raise OSError(22, "EINVAL")
-        return builtins.open(self.path(file), mode, *args, **kw)
+        return self.flash.wrap(builtins.open(self.path(file), mode, *args, **kw), mode, file)
+
+    def cut_power_after(self, n: int, *then: int):
+        """Let exactly n more bytes reach the flash, then cut the power (a power-on reset);
+        then cut again after each of `then` bytes more (see flashfaults.py)."""
+        self.flash.cut_after(n, *then)
 
     def _os(self):
         w = self

@@ -188,6 +188,8 @@ RUNTIME: tuple = (
     ("watchdog_ms", "i", 8000, 0, 8388, "ms"),  # RP2040 WDT tops out at 8388 ms (datasheet 4.7)
     ("sample_ms", "i", 1000, 10, 60000, "ms"),
     ("report_s", "i", 10, 1, 3600, "s"),
+    ("journal", "b", False, None, None),  # telemetry kept in flash until sent (fab/journal.py)
+    ("journal_kb", "i", 32, 8, 512, "KB"),  # its size on flash, in 4 KB segments
 )
 
 

@@ -53,7 +53,10 @@ class Runtime:
         self.error = ""
         self.faults = 0
         self.own_link = None  # the machine's usb_link, when the machine has the USB link
-        self.seq = 0
+        self.seq = 0  # telemetry seq when the journal is off
+        self.journal = None  # fab.journal.Journal when the config enables it
+        self.journal_error = ""
+        self.boots = None  # restored from the journal; None without one
         self.vsense = None
         self.wdt = None
         self.t0 = time.ticks_ms()
@@ -91,12 +94,46 @@ class Runtime:
             self.state = "config_error"
             self.error = str(e)
             self.emit({"event": "config_error", "error": self.error})
-        self.emit({"event": "boot", "firmware": VERSION, "protocol": PROTOCOL,
-                   "board": self.board and self.board["name"],
-                   "machine": self.cfg and self.cfg["machine"], "state": self.state,
-                   "reset_cause": hal.reset_cause()})
+        ev = {"event": "boot", "firmware": VERSION, "protocol": PROTOCOL,
+              "board": self.board and self.board["name"],
+              "machine": self.cfg and self.cfg["machine"], "state": self.state,
+              "reset_cause": hal.reset_cause()}
+        if self.cfg and self.cfg["journal"]:
+            self._open_journal(ev, self.cfg["journal_kb"])
+        self.emit(ev)
         if self.cfg:
             self.emit({"event": "config", "machine": self.cfg})
+
+    def _open_journal(self, ev, kb):
+        # The boot counter restored from the journal: the proof that totals checkpointed there
+        # survive a reset. An empty journal is a first boot and gets no boot record, so that a
+        # new board's first status record is seq 1; later boots' records go out with the event.
+        from fab.journal import Journal
+        try:
+            j = Journal(segments=max(2, kb // 4))  # 4 KB segments: LittleFS blocks
+            boots = 0
+            for kind in ("boot", "status"):
+                r = j.last(kind)
+                if r and isinstance(r.get("boots"), int) and r["boots"] > boots:
+                    boots = r["boots"]
+            self.journal = j
+            self.boots = ev["boots"] = boots + 1
+            if j.next_seq > 1:
+                ev["seq"] = j.append("boot", {"boots": self.boots, "firmware": VERSION,
+                                              "reset_cause": ev["reset_cause"]})
+        except (OSError, ValueError) as e:
+            self.journal_error = "journal: %s" % e  # telemetry still goes out on the link
+
+    def _record(self, kind, rec):
+        # A record's seq: the journal's when it is on (committed to flash before it is sent).
+        if self.journal is None:
+            self.seq += 1
+            return self.seq
+        try:
+            return self.journal.append(kind, rec)
+        except (OSError, ValueError) as e:
+            self.journal_error = "journal: %s" % e
+            return None
 
     def uptime(self):
         return time.ticks_diff(time.ticks_ms(), self.t0) / 1000
@@ -116,6 +153,11 @@ class Runtime:
                "busy": self.link.busy}
         if self.machine:
             out.update(self.machine.status())
+        out["boots"] = self.boots
+        if self.journal:
+            out["journal"] = self.journal.status()
+        if self.journal_error:
+            out["journal_error"] = self.journal_error
         if self.vsense:
             try:
                 out["vsupply"] = self.supply()
@@ -136,6 +178,11 @@ class Runtime:
     async def _reset_soon(self):
         await asyncio.sleep_ms(50)  # let the reply leave first
         hal.safe_state()
+        if self.journal:
+            try:
+                self.journal.save()  # the sent cursor: fewer records sent twice after the reset
+            except OSError:
+                pass  # the reset matters more
         hal.reset()
 
     def _config(self, args):
@@ -159,10 +206,10 @@ class Runtime:
                 self.supply()
             if time.ticks_diff(self.beat, last) >= report_ms:
                 last = self.beat
-                self.seq += 1
                 rec = self._status(None)
+                rec.pop("journal", None)
+                rec["seq"] = self._record("status", rec)
                 rec["tele"] = "status"
-                rec["seq"] = self.seq
                 self.emit(rec)
 
     async def watchdog(self, timeout_ms):
@@ -204,6 +251,15 @@ async def _main(rt):
     if rt.machine:
         for name, factory in rt.machine.tasks():
             asyncio.create_task(rt.guard(name, factory, False))
+    try:
+        net = read_json("net.json", False)
+    except ConfigError as e:
+        net = None
+        rt.emit({"event": "net_error", "error": str(e)})
+    if net is not None:
+        from fab import uplink  # only a board with a network config pays for MQTT
+
+        uplink.start(rt, net)
     await asyncio.Event().wait()
 
 

@@ -175,7 +175,8 @@ class Board:
         """A reset: the firmware's world is gone, the physical world (positions, switches) stays."""
         for m in self.motors.values():
             m.stop()
-        vclock.reset(vclock.now)
+        # The models' own events (wind, rotors, pulse sources) go on: only the firmware stops.
+        vmachine.cancel_firmware_events()
         vasyncio.reset()
         for s in self.pins.values():
             s.power_off()

@@ -44,6 +44,7 @@ def next_event():
 def fire_next():
     global now
     e = heapq.heappop(_ev)
+    e[4] = False  # spent: holders of the handle see it as no longer pending
     if e[0] > now:
         now = e[0]
     e[2](e[3])

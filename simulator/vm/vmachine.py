@@ -13,6 +13,22 @@ DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
 
+_owned = []  # timeline events the firmware started (Timers, the WDT): a reset cancels them
+
+
+def _own(e):
+    if len(_owned) > 64:
+        _owned[:] = [x for x in _owned if x[4]]  # forget the ones that fired or were cancelled
+    _owned.append(e)
+    return e
+
+
+def cancel_firmware_events():
+    for e in _owned:
+        vclock.cancel(e)
+    _owned[:] = []
+
+
 class ResetRequest(BaseException):
     # BaseException: a reset must unwind through the firmware's `except Exception` handlers.
     def __init__(self, cause):
@@ -283,12 +299,12 @@ class Timer:
         self._us = int(1000000 / freq) if freq > 0 else int(period * 1000)
         self._mode = mode
         self._cb = callback
-        self._ev = vclock.at(vclock.now + max(1, self._us), self._fire)
+        self._ev = _own(vclock.at(vclock.now + max(1, self._us), self._fire))
 
     def _fire(self, _):
         self._ev = None
         if self._mode == Timer.PERIODIC:
-            self._ev = vclock.at(vclock.now + max(1, self._us), self._fire)
+            self._ev = _own(vclock.at(vclock.now + max(1, self._us), self._fire))
         if self._cb is not None:
             self._cb(self)
 
@@ -305,7 +321,7 @@ class WDT:
 
     def feed(self):
         vclock.cancel(self._ev)
-        self._ev = vclock.at(vclock.now + self._ms * 1000, _watchdog_bites)
+        self._ev = _own(vclock.at(vclock.now + self._ms * 1000, _watchdog_bites))
 
 
 def _watchdog_bites(_):
