@@ -18,12 +18,18 @@ def _check(args) -> int:
     from microfab import config
 
     try:
-        cfg = config.check_files(args.board, args.machine, args.calib)
+        cfg = config.check_files(args.board, args.machine, args.calib, extensions=args.ext)
     except config.ConfigError as e:
         print("microfab: %s" % e, file=sys.stderr)
         return 2
     print(json.dumps(cfg, indent=1) if args.json else config.summary(cfg))
     return 0
+
+
+def _wiring(args) -> int:
+    from microfab import wiring
+
+    return wiring.command(args)
 
 
 def _sim(args) -> int:
@@ -32,6 +38,16 @@ def _sim(args) -> int:
 
 def run_sim(argv: list[str]) -> int:
     import atexit
+
+    if "--scenario" in argv:
+        # A scripted run: machine, faults and expectations from a TOML file; exit 0 pass, 1 fail.
+        from microfab_sim import scenario
+
+        i = argv.index("--scenario")
+        if i + 1 >= len(argv):
+            print("microfab sim: --scenario needs a file", file=sys.stderr)
+            return 2
+        return scenario.main([argv[i + 1]] + argv[:i] + argv[i + 2:])
 
     from microfab import ports
     from microfab_sim import serial_port
@@ -81,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--machine", required=True, help="path to the machine config (JSON)")
     c.add_argument("--calib", help="path to a calibration file (JSON)")
     c.add_argument("--json", action="store_true", help="print the effective config as JSON")
+    c.add_argument("--ext", action="append", default=[], metavar="DIR",
+                   help="a machine extension folder (repeatable; MICROFAB_EXTENSIONS and "
+                   "installed packages are looked at too), see docs/extending.md")
     c.set_defaults(fn=_check)
 
     b = sub.add_parser("boards", help="list boards on USB and simulated ones; name a board")
@@ -114,6 +133,8 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument("--wifi-ssid", help="Wi-Fi network name")
     dp.add_argument("--wifi-password", help="Wi-Fi password (never printed)")
     dp.add_argument("--mqtt", help="broker URL, mqtt://user:password@host:port (never printed)")
+    dp.add_argument("--ext", action="append", default=[], metavar="DIR",
+                    help="a machine extension folder (repeatable), see docs/extending.md")
     dp.set_defaults(fn=_cmd("do_deploy"))
 
     sd = sub.add_parser("send", help="send one command to the firmware and print the reply")
@@ -139,13 +160,33 @@ def parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("calibrate", help="guided calibration: measure, propose, write to the board")
     _port_args(ca)
-    ca.add_argument("what", choices=("steps", "endstop"), help="steps: steps per mm from a "
-                    "measured move; endstop: check the switch and homing")
+    ca.add_argument("what", choices=("steps", "endstop", "load-cell", "thermocouple",
+                                     "current-zero", "anemometer"),
+                    help="steps: steps per mm from a measured move; endstop: check the switch "
+                    "and homing; load-cell: load_scale from a known weight (polyfloss); "
+                    "thermocouple: tc_offset against a reference thermometer (polyfloss); "
+                    "current-zero: the power monitors' zero with no current flowing (windrig); "
+                    "anemometer: anemometer_factor against a reference anemometer (windrig)")
     ca.add_argument("--distance", type=float, default=100.0, help="steps: how far to move (mm)")
     ca.add_argument("--measured", type=float, help="steps: the measured distance, for scripts")
+    ca.add_argument("--weight", type=float, help="load-cell: the known weight in grams, for "
+                    "scripts")
+    ca.add_argument("--reference", type=float, help="thermocouple: the reference thermometer's "
+                    "reading (C); anemometer: the reference's mean wind over the window (m/s)")
+    ca.add_argument("--seconds", type=float, help="thermocouple, current-zero, anemometer: how "
+                    "long to measure (default 10, 10 and 60 s)")
     ca.add_argument("--yes", action="store_true", help="do not wait for Enter between steps")
     ca.add_argument("--dry-run", action="store_true", help="propose the value, do not write it")
     ca.set_defaults(fn=_cmd("calibrate"))
+
+    wi = sub.add_parser("wiring", help="draw a machine's wiring on a board as an SVG picture")
+    wi.add_argument("--board", required=True, help="pico, pico_w, esp32_devkitc, esp32s3_devkitc "
+                    "(or a board file)")
+    wi.add_argument("--machine", help="draw the documented wiring of this machine")
+    wi.add_argument("--config", help="machine config JSON to draw instead")
+    wi.add_argument("--ext", action="append", help="extension folder, for a machine from one")
+    wi.add_argument("-o", "--output", help="write the SVG here (default: stdout)")
+    wi.set_defaults(fn=_wiring)
 
     pt = sub.add_parser("pattern", help="pattern files: what a loom or knitting machine would "
                         "be sent")

@@ -121,21 +121,18 @@ def calibrate(args) -> int:
     def ask(question: str) -> str:
         if "How far" in question and args.measured is not None:
             return str(args.measured)
-        if args.yes and "How far" not in question:
+        if args.yes and cal.is_prompt(question):
             return ""
         if not console.is_terminal:
-            raise UserError("calibration needs an answer to: %s (give it with a flag: "
-                            "--measured MM, --yes)" % question)
+            raise UserError("calibration needs an answer to: %s (give it with a flag: %s)"
+                            % (question, cal.FLAGS[args.what]))
         return console.input("[bold]%s[/bold] " % question)
 
     with open_device(args.port, args.baud) as dev:
-        target = cal.DeviceTarget(dev)
         try:
-            if args.what == "steps":
-                cal.steps_per_mm(target, ask, console.print, distance=args.distance,
-                                 write=not args.dry_run)
-            else:
-                cal.FLOWS[args.what](target, ask, console.print)
+            cal.run(args.what, cal.DeviceTarget(dev), ask, console.print, write=not args.dry_run,
+                    distance=args.distance, weight=args.weight, reference=args.reference,
+                    seconds=args.seconds)
         except cal.CalibrationError as e:
             raise UserError(str(e)) from None
     return 0
@@ -173,7 +170,7 @@ def do_deploy(args) -> int:
             bar.update(task, completed=done, total=total, description=path)
 
         t0 = time.monotonic()
-        report = deploy(dev, board, machine, calib, net, progress=progress)
+        report = deploy(dev, board, machine, calib, net, progress=progress, extensions=args.ext)
     hello = report.hello
     console.print("deployed to %s in %.1f s: %d sent, %d unchanged, %d removed (%d bytes on the "
                   "wire); firmware %s on MicroPython %s, machine %s: %s"

@@ -55,20 +55,27 @@ def mpy_cross(source: bytes, name: str, arch: str | None) -> bytes:
     return data
 
 
-def device_files(mpy: int | None, root: Path | None = None) -> dict[str, bytes]:
+def device_files(mpy: int | None, root: Path | None = None,
+                 extensions=None) -> dict[str, bytes]:
     """Board path -> bytes for every firmware file; `mpy` is the board's sys.implementation._mpy.
-    root: a firmware tree (boot.py, main.py, fab/); default: the one shipped with microfab."""
+    root: a firmware tree (boot.py, main.py, fab/); default: the one shipped with microfab.
+    extensions: microfab.extensions.Extension objects (or folders) whose machine and driver
+    modules go along, as fab/machines/<name> and fab/drivers/<name>."""
     abi = decode_mpy(mpy)
     compiled = abi is not None and abi[0] == MPY_VERSION
     root = Path(root) if root is not None else microfab_firmware.ROOT
     files = [Path(n) for n in microfab_firmware.DEVICE_TOP if (root / n).exists()]
     files += sorted(p.relative_to(root) for p in (root / "fab").rglob("*.py"))
+    sources = [(rel.as_posix(), root / rel) for rel in files]
+    if extensions:
+        from .extensions import firmware_files
+
+        sources += sorted(firmware_files(extensions).items())
     out = {}
-    for rel in files:
-        data = (root / rel).read_bytes()
-        path = rel.as_posix()
+    for path, src in sources:
+        data = src.read_bytes()
         # boot.py and main.py must stay source: the board looks for exactly those names.
-        if compiled and rel.parts[0] != "boot.py" and rel.parts[0] != "main.py":
+        if compiled and path != "boot.py" and path != "main.py":
             out[path[:-3] + ".mpy"] = mpy_cross(data, path, abi[1])
         else:
             out[path] = data

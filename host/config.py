@@ -39,14 +39,29 @@ def board_data(name_or_path: str):
         raise ConfigError(e.args[0]) from None
 
 
-def check(board: dict, machine: dict, calib: dict | None = None) -> dict:
-    b, mod, m, pins = _fw.configure(board, machine, calib)
+def check(board: dict, machine: dict, calib: dict | None = None, extensions=None) -> dict:
+    """extensions: folders (or microfab.extensions.Extension objects) beside those found in
+    MICROFAB_EXTENSIONS and installed entry points; the one providing the machine is used."""
+    from . import extensions as ext
+
+    name = machine.get("machine") if isinstance(machine, dict) else None
+    try:
+        ext.activate(ext.for_machine(name, extensions))
+    except ext.ExtensionError as e:
+        raise ConfigError(str(e)) from None
+    try:
+        b, mod, m, pins = _fw.configure(board, machine, calib)
+    except ConfigError as e:
+        if "the firmware has no module" not in str(e):
+            raise
+        raise ConfigError("%s; a machine from an extension needs its folder: --ext PATH, %s, "
+                          "or an installed package (docs/extending.md)" % (e, ext.ENV)) from None
     return {"board": b, "machine": m, "pins": pins}
 
 
-def check_files(board: str, machine: str, calib: str | None = None) -> dict:
+def check_files(board: str, machine: str, calib: str | None = None, extensions=None) -> dict:
     return check(board_data(board), read_json(machine, "machine config"),
-                 read_json(calib, "calibration") if calib else None)
+                 read_json(calib, "calibration") if calib else None, extensions)
 
 
 def summary(cfg: dict) -> str:

@@ -115,9 +115,10 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def config_files(board: dict, machine: dict, calib: dict | None, net: dict | None) -> dict[str, bytes]:
+def config_files(board: dict, machine: dict, calib: dict | None, net: dict | None,
+                 extensions=None) -> dict[str, bytes]:
     """The config as files, checked first with the firmware's own rules."""
-    hostcfg.check(board, machine, calib)
+    hostcfg.check(board, machine, calib, extensions)
     files = {"config/board.json": json.dumps(board).encode(),
              "config/machine.json": json.dumps(machine).encode()}
     if calib:
@@ -129,10 +130,15 @@ def config_files(board: dict, machine: dict, calib: dict | None, net: dict | Non
 
 def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
            net: dict | None = None, progress=None, reset: bool = True,
-           firmware_root=None) -> Report:
-    """Bring the board to exactly these files. progress(done_bytes, total_bytes, path)."""
+           firmware_root=None, extensions=None) -> Report:
+    """Bring the board to exactly these files. progress(done_bytes, total_bytes, path).
+    extensions: extension folders beside MICROFAB_EXTENSIONS and entry points; the one that
+    provides the configured machine goes along (microfab.extensions)."""
+    from . import extensions as ext
+
     try:
-        want = config_files(board, machine, calib, net)
+        want = config_files(board, machine, calib, net, extensions)
+        exts = ext.for_machine(machine.get("machine"), extensions)
     except hostcfg.ConfigError as e:
         raise DeployError("config refused before sending anything: %s" % e) from None
     have, deflate_ok, info = probe(dev)
@@ -141,7 +147,7 @@ def deploy(dev: Device, board: dict, machine: dict, calib: dict | None = None,
         raise DeployError("the board runs MicroPython %s; microfab's firmware needs %s or newer: "
                           "update it with `microfab flash`" % (info["version"],
                                                                ".".join(map(str, comp.MIN_MICROPYTHON))))
-    want.update(comp.device_files(info.get("mpy"), firmware_root))
+    want.update(comp.device_files(info.get("mpy"), firmware_root, exts))
     report = Report()
     todo = []
     for path, data in sorted(want.items()):

@@ -24,13 +24,21 @@ class BoardTimeout(TimeoutError):
     pass
 
 
-def install_firmware(root: Path, board_cfg: dict, machine_cfg: dict, calib: dict | None = None):
-    """Put the firmware and its config on a board's flash folder, as a deploy would."""
+def install_firmware(root: Path, board_cfg: dict, machine_cfg: dict, calib: dict | None = None,
+                     extensions=None):
+    """Put the firmware and its config on a board's flash folder, as a deploy would.
+    extensions: extension folders beside MICROFAB_EXTENSIONS and entry points; the one that
+    provides the machine is installed too (microfab.extensions)."""
+    from microfab import extensions as ext
+
     root.mkdir(parents=True, exist_ok=True)
-    for rel in microfab_firmware.device_files():
+    files = {rel.as_posix(): microfab_firmware.ROOT / rel
+             for rel in microfab_firmware.device_files()}
+    files.update(ext.firmware_files(ext.for_machine(machine_cfg.get("machine"), extensions)))
+    for rel, src in files.items():
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(microfab_firmware.ROOT / rel, dest)
+        shutil.copyfile(src, dest)
     cfg = root / "config"
     cfg.mkdir(exist_ok=True)
     (cfg / "board.json").write_text(json.dumps(board_cfg, indent=1))
@@ -111,17 +119,23 @@ class LineLog:
 class SimBoard(LineLog):
     def __init__(self, board: str | dict = "pico", machine: str | dict = "axis", calib=None,
                  model: dict | None = None, seed: int = 0, root: str | Path | None = None,
-                 install: bool = True, boot: bool = True):
+                 install: bool = True, boot: bool = True, extensions=None):
+        """extensions: folders of machine extensions beside MICROFAB_EXTENSIONS and entry
+        points (microfab.extensions); the one that provides the machine is used."""
+        from microfab import extensions as ext
+
         self.board_cfg = microfab_boards.load(board) if isinstance(board, str) else dict(board)
         self.machine_cfg = {"machine": machine} if isinstance(machine, str) else dict(machine)
+        self.extensions = ext.for_machine(self.machine_cfg.get("machine"), extensions)
         self._tmp = None
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="microfab-board-")
             root = self._tmp.name
         self.root = Path(root)
         if install:
-            install_firmware(self.root, self.board_cfg, self.machine_cfg, calib)
-        self.world = World(self.root, self.board_cfg["port"], self.board_cfg["heap_kb"])
+            install_firmware(self.root, self.board_cfg, self.machine_cfg, calib, self.extensions)
+        self.world = World(self.root, self.board_cfg["port"], self.board_cfg["heap_kb"],
+                           ext.sim_dirs(self.extensions))
         m = self.world.modules
         self.clock, self.sched, self.machine = m["vclock"], m["vasyncio"], m["vmachine"]
         self.clock.reset()

@@ -2,7 +2,8 @@
 `microfab` open like a real board's /dev/ttyACM0.
 
     python -m microfab_sim.serial_port --board pico --machine axis [--seed N] [--root DIR]
-                                       [--link PATH] [--realtime] [--baud 115200]
+                                       [--link PATH] [--realtime] [--baud 115200] [--ext DIR]
+                                       [--mqtt mqtt://HOST:PORT [--device-id ID]]
 
 The first line of output is `port: <pty path>`; the board then runs (boot.py, main.py, the REPL
 after Ctrl-C: see repl.py) until SIGTERM or SIGINT. A reset keeps the port: bytes sent while the
@@ -24,6 +25,7 @@ import tty
 from pathlib import Path
 
 from .board import SimBoard
+from .net import check_mqtt_arg, write_net
 from .repl import Repl, Shutdown
 
 
@@ -181,7 +183,8 @@ def _link(path: str, link: str):
 
 def serve(board: str = "pico", machine: str = "axis", seed: int = 0, root: str | None = None,
           link: str | None = None, realtime: bool = False, baud: int | None = None,
-          on_ready=None, out=None, blank: bool = False) -> int:
+          on_ready=None, out=None, blank: bool = False, extensions=None,
+          mqtt: str | None = None, device_id: str | None = None) -> int:
     """Serve until SIGTERM/SIGINT (or Shutdown); returns the exit status.
 
     on_ready(info) is called once the port exists, with info = {"port", "link", "board",
@@ -193,7 +196,10 @@ def serve(board: str = "pico", machine: str = "axis", seed: int = 0, root: str |
         install = not r.exists() or not any(r.iterdir())
     if blank and root is not None:
         Path(root).mkdir(parents=True, exist_ok=True)
-    sim = SimBoard(board, machine, seed=seed, root=root, install=install, boot=False)
+    sim = SimBoard(board, machine, seed=seed, root=root, install=install, boot=False,
+                   extensions=extensions)
+    if mqtt and not blank:
+        write_net(sim.root, mqtt, device_id)  # config/net.json: the firmware's uplink starts
     master, path = open_pty()
     repl = None
     old = {}
@@ -238,7 +244,11 @@ def main(argv=None, on_ready=None, prog="python -m microfab_sim.serial_port") ->
     ap = argparse.ArgumentParser(prog=prog,
                                  description="Serve a simulated board on a pseudo-terminal.")
     ap.add_argument("--board", default="pico", help="board file name (default: pico)")
-    ap.add_argument("--machine", default="axis", help="machine the firmware runs (default: axis)")
+    ap.add_argument("--machine", default="axis", help="machine the firmware runs, or its config "
+                    "file (.json, with its pins) (default: axis)")
+    ap.add_argument("--ext", action="append", default=[], metavar="DIR",
+                    help="a machine extension folder (repeatable; MICROFAB_EXTENSIONS and "
+                         "installed packages are looked at too), see docs/extending.md")
     ap.add_argument("--seed", type=int, default=0, help="seed of the board's models (default: 0)")
     ap.add_argument("--root", help="the board's flash folder, kept across runs "
                                    "(default: a temporary one)")
@@ -250,13 +260,45 @@ def main(argv=None, on_ready=None, prog="python -m microfab_sim.serial_port") ->
                          "(default: as fast as the pty)")
     ap.add_argument("--blank", action="store_true",
                     help="a board with MicroPython only: no firmware, no config on its flash")
+    ap.add_argument("--mqtt", metavar="URL",
+                    help="connect the board to this broker, mqtt://[user:password@]HOST:PORT "
+                         "(writes its config/net.json; a Wi-Fi board is needed: pico_w, esp32...)")
+    ap.add_argument("--device-id", help="the board's name in MQTT topics (default: mf-<chip id>)")
     a = ap.parse_args(argv)
     try:
-        return serve(a.board, a.machine, a.seed, a.root, a.link, a.realtime, a.baud, on_ready,
-                     blank=a.blank)
+        machine, exts = _machine_arg(a.machine, a.ext)
+        if a.mqtt:
+            check_mqtt_arg(a.board, a.mqtt)
+        return serve(a.board, machine, a.seed, a.root, a.link, a.realtime, a.baud, on_ready,
+                     blank=a.blank, extensions=exts, mqtt=a.mqtt, device_id=a.device_id)
     except KeyError as e:  # an unknown board: the message lists the known ones
         print("%s: %s" % (ap.prog, e.args[0]), file=sys.stderr)
         return 2
+    except (OSError, ValueError) as e:  # the --machine file, an --ext folder: one line
+        print("%s: %s" % (ap.prog, e), file=sys.stderr)
+        return 2
+
+
+def _machine_arg(machine: str, ext_dirs: list) -> tuple:
+    """(machine name or config dict, the extensions it needs), read and checked before the
+    board is powered."""
+    import json
+
+    from microfab import extensions
+
+    if machine.endswith(".json"):
+        p = Path(machine)
+        try:
+            machine = json.loads(p.read_text())
+        except OSError as e:
+            raise OSError("--machine %s cannot be read: %s" % (p, e.strerror or e)) from None
+        except ValueError as e:
+            raise ValueError("--machine %s is not valid JSON: %s" % (p, e)) from None
+        if not isinstance(machine, dict):
+            raise ValueError("--machine %s: expected one JSON object, like {\"machine\": "
+                             "\"axis\"}" % p)
+    name = machine.get("machine") if isinstance(machine, dict) else machine
+    return machine, extensions.for_machine(name, ext_dirs)
 
 
 if __name__ == "__main__":

@@ -76,12 +76,13 @@ def ensure_vm() -> Path:
     return WASM_DIR
 
 
-def compile_flash(root: Path, mpy: int):
+def compile_flash(root: Path, mpy: int, extensions=None):
     """Replace the fab package's .py files under root by .mpy files for a VM with this
-    sys.implementation._mpy, as `microfab deploy` does (boot.py and main.py stay source)."""
+    sys.implementation._mpy, as `microfab deploy` does (boot.py and main.py stay source).
+    extensions: the microfab.extensions.Extension objects installed on that flash."""
     from microfab.compile import device_files
 
-    for path, data in device_files(mpy).items():
+    for path, data in device_files(mpy, None, extensions).items():
         if path.endswith(".mpy"):
             (root / path).write_bytes(data)
             src = root / (path[:-4] + ".py")
@@ -112,12 +113,19 @@ class WasmBoard(LineLog):
     def __init__(self, board: str | dict = "pico", machine: str | dict = "axis", calib=None,
                  model: dict | None = None, seed: int = 0, heap_kb: int | None = None,
                  compiled: bool = False, peak: bool = True, root: str | Path | None = None,
-                 wall_timeout: float = 120.0):
+                 wall_timeout: float = 120.0, extensions=None):
         """heap_kb: the VM's GC heap at start (default: the board file's heap_kb).
         peak: sample the heap after every step of virtual time (see mem()).
-        wall_timeout: real seconds any one exchange with the VM may take."""
+        wall_timeout: real seconds any one exchange with the VM may take.
+        extensions: folders of machine extensions beside MICROFAB_EXTENSIONS and entry points
+        (microfab.extensions); the one that provides the machine is used."""
+        from microfab import extensions as ext
+
         self.board_cfg = microfab_boards.load(board) if isinstance(board, str) else dict(board)
         self.machine_cfg = {"machine": machine} if isinstance(machine, str) else dict(machine)
+        self.extensions = ext.for_machine(self.machine_cfg.get("machine"), extensions)
+        self._sim_dirs = ext.sim_dirs(self.extensions)
+        self._vm_tmp = None  # vm/ and the extension's model modules, when it has any
         self.heap_kb = int(heap_kb or self.board_cfg["heap_kb"])
         self.compiled = compiled
         self.seed = seed
@@ -136,10 +144,10 @@ class WasmBoard(LineLog):
         self._proc = None
         self._stderr = None
         try:
-            install_firmware(self.root, self.board_cfg, self.machine_cfg, calib)
+            install_firmware(self.root, self.board_cfg, self.machine_cfg, calib, self.extensions)
             self._start()
             if compiled:
-                compile_flash(self.root, self.info["mpy"])
+                compile_flash(self.root, self.info["mpy"], self.extensions)
             self.call({"op": "flash", "dir": str(self.root)})
             self.call({"op": "boot", "board": self.board_cfg, "machine": self.machine_cfg,
                        "model": model, "seed": seed, "peak": peak})
@@ -151,10 +159,18 @@ class WasmBoard(LineLog):
 
     def _start(self):
         wasm = ensure_vm()
+        vm_dir = VM_DIR
+        if self._sim_dirs:
+            # The runner takes one folder of simulator modules: vm/ with the extension's beside.
+            self._vm_tmp = tempfile.TemporaryDirectory(prefix="microfab-wasm-vm-")
+            vm_dir = Path(self._vm_tmp.name)
+            for d in [VM_DIR] + self._sim_dirs:
+                for f in d.glob("*.py"):
+                    shutil.copyfile(f, vm_dir / f.name)
         self._stderr = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [node_binary(), str(wasm / "runner.mjs"), "--heap-kb", str(self.heap_kb),
-             "--vm", str(VM_DIR)],
+             "--vm", str(vm_dir)],
             cwd=wasm, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
         self.info = self._read()
         if not self.info.get("ready"):
@@ -283,6 +299,9 @@ class WasmBoard(LineLog):
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if getattr(self, "_vm_tmp", None) is not None:
+            self._vm_tmp.cleanup()
+            self._vm_tmp = None
 
     def __del__(self):
         if getattr(self, "_proc", None) is not None:
