@@ -4,13 +4,19 @@ code runs interactively, in scripts, and in tests against a simulated board whos
 value the flow has to find.
 
 A flow works on a Target: send(cmd, **args) -> reply, read_calib() -> dict,
-write_calib(dict), reboot(). DeviceTarget speaks to a board over serial; SimTarget to a SimBoard
-in this process.
+write_calib(dict), reboot(), wait(seconds) (the board runs on meanwhile). DeviceTarget speaks to
+a board over serial; SimTarget to a SimBoard in this process.
+
+Flows: steps, endstop (the axis); load-cell, thermocouple (the polyfloss); current-zero,
+anemometer (the wind rig). A value a flow needs is asked for, unless given as a keyword (a CLI
+flag); every other question ends with "press Enter." (is_prompt), so that --yes can answer it.
 """
 from __future__ import annotations
 
+import inspect
 import json
-from typing import Callable
+import time
+from typing import Any, Callable
 
 
 class CalibrationError(Exception):
@@ -41,6 +47,9 @@ class DeviceTarget:
         self.dev.reset()
         return self.dev.request("hello", timeout=15)
 
+    def wait(self, seconds: float):
+        time.sleep(seconds)
+
 
 class SimTarget:
     def __init__(self, board):
@@ -62,6 +71,9 @@ class SimTarget:
         self.b.reset()
         return self.b.send("hello")
 
+    def wait(self, seconds: float):
+        self.b.advance(seconds)
+
 
 def _ok(reply: dict, doing: str) -> dict:
     if not reply.get("ok"):
@@ -69,26 +81,70 @@ def _ok(reply: dict, doing: str) -> dict:
     return reply
 
 
-def _number(text: str, what: str) -> float:
+def _number(text, what: str, expected: str = "millimetres like 99.6") -> float:
     try:
-        return float(str(text).strip().replace(",", "."))
+        v = float(str(text).strip().replace(",", "."))
     except ValueError:
-        raise CalibrationError("%s: '%s' is not a number; expected millimetres like 99.6"
-                               % (what, text)) from None
+        v = float("nan")
+    if v != v or v in (float("inf"), float("-inf")):
+        raise CalibrationError("%s: '%s' is not a number; expected %s" % (what, text, expected))
+    return v
 
 
-def save(target, key: str, value: float, say: Callable[[str], None]) -> dict:
+def is_prompt(question: str) -> bool:
+    """True for a question that only waits for the maker (answered by Enter, or by --yes)."""
+    return question.rstrip().lower().endswith("press enter.")
+
+
+def _check_values(target, values: dict):
+    """Refuse on the host, in the firmware's own words, what the board would refuse at boot: a
+    key the machine does not calibrate, a value outside its schema's range."""
+    from . import config as _hostcfg  # noqa: F401  (puts the firmware's fab package on the path)
+    from fab import config as fw
+
+    name = _ok(target.send("config"), "reading the config")["machine"].get("machine")
+    try:
+        mod = fw.machine_module(name)
+    except fw.ConfigError:
+        return  # a machine from an extension: the board checks it at the restart
+    schema = fw.RUNTIME + mod.SCHEMA
+    for key, v in values.items():
+        if key not in mod.CALIBRATE:
+            raise CalibrationError("'%s' is not calibrated on the %s (expected one of: %s); "
+                                   "nothing was written" % (key, name, ", ".join(mod.CALIBRATE)))
+        for field in schema:
+            if field[0] == key:
+                try:
+                    fw.value("calibration", field, v)
+                except fw.ConfigError as e:
+                    raise CalibrationError("%s; nothing was written" % e) from None
+
+
+def save_values(target, values: dict, say: Callable[[str], None]) -> dict:
+    """Write `values` into the board's calibration, restart it and check it accepted them; if it
+    did not, the previous calibration goes back on the board."""
+    _check_values(target, values)
     calib = target.read_calib()
-    old = calib.get(key)
-    calib[key] = value
+    before = dict(calib)
+    calib.update(values)
     target.write_calib(calib)
     hello = target.reboot()
     if hello.get("state") != "ready":
-        raise CalibrationError("the board refused the new calibration (%s): %s"
-                               % (hello.get("state"), hello.get("error")))
-    say("wrote %s = %s (was %s) to %s; the board restarted and accepted it"
-        % (key, value, "unset" if old is None else old, CALIB))
+        target.write_calib(before)
+        back = target.reboot().get("state") == "ready"
+        raise CalibrationError("the board refused the new calibration (%s): %s; %s"
+                               % (hello.get("state"), hello.get("error"),
+                                  "the previous calibration is back on it" if back else
+                                  "the previous one is back on it, but it does not boot "
+                                  "ready either: check `microfab status`"))
+    say("wrote %s to %s; the board restarted and accepted it" % (", ".join(
+        "%s = %s (was %s)" % (k, v, "unset" if before.get(k) is None else before[k])
+        for k, v in values.items()), CALIB))
     return calib
+
+
+def save(target, key: str, value: float, say: Callable[[str], None]) -> dict:
+    return save_values(target, {key: value}, say)
 
 
 def steps_per_mm(target, ask: Callable[[str], str], say: Callable[[str], None],
@@ -143,4 +199,27 @@ def endstop(target, ask: Callable[[str], str], say: Callable[[str], None]) -> bo
     return True
 
 
-FLOWS = {"steps": steps_per_mm, "endstop": endstop}
+# Here, after the helpers: calibrate_sensors imports them from this module (at its own end).
+from .calibrate_sensors import anemometer, current_zero, load_cell, thermocouple  # noqa: E402
+
+FLOWS: dict[str, Callable[..., Any]] = {
+    "steps": steps_per_mm, "endstop": endstop, "load-cell": load_cell,
+    "thermocouple": thermocouple, "current-zero": current_zero, "anemometer": anemometer}
+# The flags that answer each flow's questions in a script, for the CLI's error message.
+FLAGS = {"steps": "--measured MM, --yes", "endstop": "--yes", "load-cell": "--weight G, --yes",
+         "thermocouple": "--reference C, --yes", "current-zero": "--yes",
+         "anemometer": "--reference M/S, --yes"}
+
+
+def run(what: str, target, ask: Callable[[str], str], say: Callable[[str], None],
+        write: bool = True, **values):
+    """Run the flow `what` with those of `values` it takes (None: ask for it); the CLI's entry."""
+    if what not in FLOWS:
+        raise CalibrationError("no calibration called '%s'; expected one of: %s"
+                               % (what, ", ".join(FLOWS)))
+    fn = FLOWS[what]
+    takes = inspect.signature(fn).parameters
+    kw = {k: v for k, v in values.items() if v is not None and k in takes}
+    if "write" in takes:
+        kw["write"] = write
+    return fn(target, ask, say, **kw)

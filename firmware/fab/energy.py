@@ -21,6 +21,10 @@ SCHEMA = (
     ("shunt_ohm", "f", 0.01, 0.0001, 10.0, "ohm"),
     ("max_current", "f", 8.0, 0.01, 100.0, "A"),
     ("ina_avg", "i", 16, 1, 1024, "samples"),
+    # each monitor's reading with no current flowing (its offset voltage over the shunt: up to
+    # 100 uV on an INA219, 10 uV on an INA226), subtracted from every reading
+    ("gen_zero", "f", 0.0, -5.0, 5.0, "A"),
+    ("load_zero", "f", 0.0, -5.0, 5.0, "A"),
     # the battery
     ("battery_ah", "f", 40.0, 0.1, 10000.0, "Ah"),
     # coulombic efficiency of charging: lead-acid 0.85-0.95, LiFePO4 about 0.99
@@ -66,6 +70,8 @@ class Energy:
         self.gen_w = 0.0
         self.load_w = 0.0
         self.bat_a = 0.0
+        self.gen_a = 0.0
+        self.load_a = 0.0
         self.forecast_w = 0.0  # harvest expected next: recent harvest, smoothed over forecast_s
         self.samples = 0
         self.gap_s = 0.0  # time not accounted because a monitor did not answer
@@ -93,6 +99,8 @@ class Energy:
             self.bat_out_wh -= net * h
         a = gen_a - load_a
         self.bat_a = a
+        self.gen_a = gen_a
+        self.load_a = load_a
         # Coulomb counting: charge is stored at charge_eff, discharge costs all of it.
         ah = a * h
         soc = self.soc + (ah * self.eff if ah > 0 else ah) / self.ah
@@ -138,7 +146,8 @@ class Energy:
     def status(self):
         return {"soc": round(self.soc, 4), "vbat": round(self.volts, 3),
                 "gen_w": round(self.gen_w, 2), "load_w": round(self.load_w, 2),
-                "bat_a": round(self.bat_a, 3), "forecast_w": round(self.forecast_w, 2),
+                "bat_a": round(self.bat_a, 3), "gen_a": round(self.gen_a, 4),
+                "load_a": round(self.load_a, 4), "forecast_w": round(self.forecast_w, 2),
                 "harvested_wh": round(self.harvested_wh, 3), "used_wh": round(self.used_wh, 3),
                 "bat_in_wh": round(self.bat_in_wh, 3), "bat_out_wh": round(self.bat_out_wh, 3),
                 "gap_s": round(self.gap_s, 1), "rezeros": self.rezeros}
@@ -249,9 +258,9 @@ class Monitors:
             # power registers compute too): three reads, not eight.
             addr = c["gen_addr"]
             self.volts = g.bus_voltage()
-            self.gen_a = g.current()
+            self.gen_a = g.current() - c["gen_zero"]
             addr = c["load_addr"]
-            self.load_a = ld.current()
+            self.load_a = ld.current() - c["load_zero"]
         except OSError as e:
             self._recheck = True  # it may come back reset, without its calibration
             self.error = "%s at 0x%02x does not answer (OSError %s)" % (

@@ -143,11 +143,15 @@ _WHY = {"open": "thermocouple open: no connection at the converter (check the th
 class Thermocouple:
     """A converter (fab.drivers.max31855 / max6675) watched for faults and for staleness: the
     same word bit for bit, `stale_periods` reads in a row, means it stopped converting (thermal
-    noise and the cold-junction bits change a live reading at least every few reads)."""
+    noise and the cold-junction bits change a live reading at least every few reads).
+    `offset` (C, the config's tc_offset) is added to every reading: a type K thermocouple may be
+    2.5 C off by its class (IEC 60584 class 2) and the converter's cold junction a few C more;
+    calibrated against a reference thermometer, and every check sees the corrected value."""
 
-    def __init__(self, chip, stale_periods):
+    def __init__(self, chip, stale_periods, offset=0.0):
         self.chip = chip
         self.stale_periods = stale_periods
+        self.offset = offset
         self.stale = 0
         self.why = ""
 
@@ -167,4 +171,4 @@ class Thermocouple:
                         "converter stopped updating" % self.stale)
             return None
         self.why = ""
-        return t
+        return t + self.offset

@@ -9,7 +9,8 @@
 #
 # Model settings (the firmware never sees them): heater_watts, c_band, c_drum, g, h0, h_spin,
 # t_amb, tau_s, start_c, noise_c, free_rpm, drum_tau_s, static, charge_g, bowl_g, rate_max,
-# e_melt, t_soft, t_flow, counts_per_g, zero_counts, cell_noise, feed_steps_per_g.
+# e_melt, t_soft, t_flow, counts_per_g, zero_counts, cell_noise, feed_steps_per_g,
+# sensor_offset_c (C the thermocouple reads above the truth).
 import vclock
 import vdrum
 import vloadcell
@@ -32,6 +33,7 @@ class Polyfloss:
         chip = vthermal.Max6675 if mc.get("sensor") == "max6675" else vthermal.Max31855
         self.tc = chip(lambda: self.sync() or self.thermal.sensor, b.rng, mo.get("noise_c", 0.3),
                        mo.get("t_amb", 22.0) + 3.0)
+        self.tc.offset = mo.get("sensor_offset_c", 0.0)
         b.spi_devices.append((b.cfg["buses"]["spi0"]["cs"], self.tc))
         self.rotor = vdrum.Rotor(b.role("drum"), b.role("hall"), mc.get("hall_per_rev", 1),
                                  mo.get("free_rpm", 4000.0), mo.get("drum_tau_s", 1.5),
@@ -59,6 +61,7 @@ class Polyfloss:
         self.charge = mo.get("charge_g", 100.0)  # plastic in the drum
         self.bowl = mo.get("bowl_g", 250.0)
         self.floss = 0.0  # made so far, all of it in the bowl
+        self.weight = 0.0  # a calibration weight in the bowl (put_weight)
         self.fed = 0.0
         self.rate_max = mo.get("rate_max", 0.3)  # g/s at full melt and speed
         self.e_melt = mo.get("e_melt", 500.0)  # J/g to heat PP from 20 C and melt it
@@ -123,7 +126,7 @@ class Polyfloss:
 
     def _on_cell(self):
         self.sync()
-        return self.bowl + self.floss
+        return self.bowl + self.floss + self.weight
 
     # --- fault injection ---
 
@@ -161,6 +164,11 @@ class Polyfloss:
     def empty_bowl(self):
         self.sync()
         self.floss = 0.0
+
+    def put_weight(self, grams):
+        """A known weight into the bowl (0: taken out again), as a load-cell calibration needs."""
+        self.sync()
+        self.weight = grams
 
     # --- what tests look at ---
 

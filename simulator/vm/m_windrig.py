@@ -14,9 +14,11 @@
 # fitted), shunt_ohm (the real shunt), anemometer_factor (the real m/s per Hz), controller_w
 # (electronics, always on), motor_w (at full duty), rows_per_s (buffered, at full duty),
 # stall_duty (the motor does not turn the machine below it), rev_per_row (direct: rotor turns
-# per row), tick_s (rotor updates while it changes speed).
+# per row), tick_s (rotor updates while it changes speed), gen_offset_uv and load_offset_uv (each
+# monitor's input offset voltage, what a zero calibration finds).
 # Fault injection: wind.gust(speed, s), battery.soc = ..., gen_ina/load_ina.answering = False,
-# gen_ina.power_cycle(), anemometer_broken = True (from the next wind update).
+# gen_ina.power_cycle(), anemometer_broken = True (from the next wind update);
+# connect_loads(False): the loads unplugged from the load monitor (the board on USB power).
 import vbattery
 import vclock
 import vina
@@ -63,6 +65,9 @@ class Rig:
         shunt = mo.get("shunt_ohm", mc.get("shunt_ohm", 0.01))
         self.gen_ina = chip(shunt, self._gen_truth)
         self.load_ina = chip(shunt, self._load_truth)
+        self.gen_ina.offset_v = mo.get("gen_offset_uv", 0.0) * 1e-6
+        self.load_ina.offset_v = mo.get("load_offset_uv", 0.0) * 1e-6
+        self.loads_connected = True
         bus = b.cfg.get("buses", {}).get("i2c0", {}).get("id", 0)
         b.i2c_devices[(bus, mc.get("gen_addr", 0x40))] = self.gen_ina
         b.i2c_devices[(bus, mc.get("load_addr", 0x41))] = self.load_ina
@@ -100,6 +105,8 @@ class Rig:
     def _refresh(self):
         self._solved = vclock.now
         want = self.controller_w + (0.0 if self.direct else self.motor_w * self.duty)
+        if not self.loads_connected:
+            want = 0.0
         v, i_bat, got, dump = self.battery.solve(self.turbine.power(), want)
         self.volts = v
         self.i_bat = i_bat
@@ -152,6 +159,12 @@ class Rig:
             self.brake_log.append((vclock.now / 1000000, braked))
             self.turbine.set(self.turbine.wind, braked)
         self.duty = duty
+        self._refresh()
+
+    def connect_loads(self, on=True):
+        """Plug the loads (electronics, motor driver) into the load monitor's output, or not."""
+        self.look()
+        self.loads_connected = on
         self._refresh()
 
     # --- for tests ---

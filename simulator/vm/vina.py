@@ -6,6 +6,8 @@
 # Registers are 16 bits, MSB first; the pointer register selects one, and reads do not
 # auto-increment. Fault injection: `answering = False` (the chip NAKs: OSError EIO, as a loose
 # wire or a dead chip does), `power_cycle()` (a brown-out: registers back to power-on values).
+# `offset_v`: the chip's input offset voltage (V; INA219 up to 100 uV, INA226 10 uV), added to
+# the shunt voltage it measures: what a zero calibration has to find.
 from vboard import Registers
 
 
@@ -26,6 +28,7 @@ class Ina219(Registers):
         Registers.__init__(self)
         self.shunt_ohm = shunt_ohm  # the real shunt, which a config may get wrong
         self.truth = truth  # fn() -> (bus volts, amps through the shunt)
+        self.offset_v = 0.0
         self.answering = True
         self.power_cycle()
 
@@ -42,7 +45,8 @@ class Ina219(Registers):
 
     def shunt_code(self, amps):
         fs = self.shunt_fs()
-        return _clamp(int(round(amps * self.shunt_ohm / self.SHUNT_LSB)), -fs, fs)
+        v = amps * self.shunt_ohm + self.offset_v
+        return _clamp(int(round(v / self.SHUNT_LSB)), -fs, fs)
 
     def bus_code(self, volts):
         top = 8000 if self.r[0x00] & 0x2000 else 4000  # 32 V or 16 V range, 4 mV LSB

@@ -66,6 +66,7 @@ class _Converter:
         self.rng = rng
         self.noise = noise
         self.t_cj = t_cj  # the chip's own (cold-junction) temperature
+        self.offset = 0.0  # C the reading is off: the thermocouple's tolerance, cold-junction error
         self.fault = ""  # "", "open", "short_gnd", "short_vcc"
         self.frozen = False  # stops converting: returns its last word forever (stale)
         self.unplugged = False  # nothing drives MISO: the bus reads all ones
@@ -105,7 +106,7 @@ class Max31855(_Converter):
         if self.fault:
             bit = {"open": 1, "short_gnd": 2, "short_vcc": 4}[self.fault]
             return (1 << 16) | (c << 4) | bit  # D16 fault, thermocouple bits 0
-        t = self.read_c() + self.noise * gauss(self.rng)
+        t = self.read_c() + self.offset + self.noise * gauss(self.rng)
         v = max(-0x2000, min(int(round(t / 0.25)), 0x1FFF))  # 14-bit signed: -2048..2047.75 C
         return ((v & 0x3FFF) << 18) | (c << 4)
 
@@ -122,6 +123,6 @@ class Max6675(_Converter):
             # own temperature and cannot flag it.
             t = self.t_cj + self.noise * gauss(self.rng)
         else:
-            t = self.read_c() + self.noise * gauss(self.rng)
+            t = self.read_c() + self.offset + self.noise * gauss(self.rng)
         v = max(0, min(int(round(t / 0.25)), 0xFFF))
         return v << 3

@@ -32,8 +32,9 @@ SCHEMA = (
     ("feed_steps_per_g", "f", 200.0, 0.01, 1000000.0, "steps/g"),
     ("feed_max", "f", 30.0, 0.1, 1000.0, "g/min"),
     ("load_scale", "f", 420.0, 0.001, 10000000.0, "counts/g"),
+    ("tc_offset", "f", 0.0, -20.0, 20.0, "C"),  # added to every thermocouple reading
 )
-CALIBRATE = ("kp", "ki", "kd", "load_scale", "feed_steps_per_g")
+CALIBRATE = ("kp", "ki", "kd", "load_scale", "feed_steps_per_g", "tc_offset")
 
 _TUNE_MAX_MS = 3600000
 _LID = "lid opened: drum and heater stopped"
@@ -67,7 +68,8 @@ class Machine:
             from fab.drivers.max6675 import MAX6675 as Chip
         else:
             from fab.drivers.max31855 import MAX31855 as Chip  # type: ignore[assignment]
-        self.tc = Thermocouple(Chip(hal.spi(bus), hal.out(bus["cs"], 1)), cfg["stale_periods"])
+        self.tc = Thermocouple(Chip(hal.spi(bus), hal.out(bus["cs"], 1)), cfg["stale_periods"],
+                               cfg["tc_offset"])
         self.heater = Heater(pins["heater"], pins["contactor"], cfg["window_ms"],
                              cfg["heater_watts"], cfg["max_temp"])
         self.pid = PID(cfg["kp"], cfg["ki"], cfg["kd"], 0.0, 1.0, 2.0, cfg["band"])

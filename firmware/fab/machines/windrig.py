@@ -35,8 +35,9 @@ SCHEMA = (
     ("motor_hz", "i", 20000, 100, 100000, "Hz"),
 ) + _ENERGY
 # Keys the calibration file may override: the anemometer against a reference, the shunt against
-# a multimeter, the charge efficiency from a full-to-full cycle.
-CALIBRATE = ("anemometer_factor", "shunt_ohm", "charge_eff")
+# a multimeter, the monitors' zero with no current flowing, the charge efficiency from a
+# full-to-full cycle.
+CALIBRATE = ("anemometer_factor", "shunt_ohm", "gen_zero", "load_zero", "charge_eff")
 
 
 _DUTY_STEP = 0.02
