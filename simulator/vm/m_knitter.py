@@ -8,9 +8,11 @@
 #   stuck      {solenoid: 0 or 1}: solenoids stuck off or on, whatever they are driven
 #   magnet     strength of the carriage magnets, 1.0 nominal (0.5: weak, still detected)
 #   mcp_missing  true: no solenoid board answers on the bus
+#   yarn_bounce  false: the yarn-break switch opens and closes cleanly (default: contact bounce)
 #
-# The tests reach the carriage as b.hw.models["carriage"] and the solenoid board as
-# b.hw.models["solenoids"].
+# The tests reach the carriage as b.hw.models["carriage"], the solenoid board as
+# b.hw.models["solenoids"] and the yarn (break_yarn, mend_yarn, break_at) as
+# b.hw.models["yarn"], also car.yarn. The yarn's switch is on the config's yarn_break_pin.
 import vcarriage
 import vmcp23017
 from vboard import role_pin
@@ -60,5 +62,9 @@ def wire(b):
         b.analogs[left] = car.hall_left
     if right is not None:
         b.analogs[right] = car.hall_right
+    yp = mc.get("yarn_break_pin")
+    car.yarn = vcarriage.Yarn(None if yp is None else b.pin(yp), mo.get("yarn_bounce", True))
+    car.yarn.car = car
     b.models["carriage"] = car
+    b.models["yarn"] = car.yarn
     b.models["solenoids"] = chip

@@ -15,6 +15,10 @@
 # behind its centre, passes n + 1/2. At that instant the model records whether the solenoid
 # that selects n, (n + belt) mod nsol on output out0 + that, is energised: that is the needle
 # selected, whatever the firmware believes.
+#
+# The yarn (Yarn) runs through the tensioner on the mast to the carriage's feeder; its break
+# switch is a normally closed contact to GND that opens, with contact bounce, when the yarn
+# breaks or runs out. Tests break it now, or when the carriage's centre reaches a needle.
 import math
 
 import vclock
@@ -22,6 +26,10 @@ import vclock
 IDLE_V = 1.3  # sensor output at rest, behind the 2:3 divider (about 2 V at the 5 V sensor)
 BUMP_V = 1.5  # swing of a magnet right in front of the sensor
 BUMP_W = 4.0  # half-width of the bump, needles
+# Contact bounce of the break switch, in us after it begins to open or close: the level flips at
+# each of these, new, old, new..., and holds the new one after the last (the tension arm springs
+# up when the yarn goes slack; a few ms, as for any snap-action switch).
+_BOUNCE_US = (0, 400, 900, 1500, 2500)
 
 
 class Pass:
@@ -73,6 +81,7 @@ class Carriage:
         self.passes = []
         self.edges = 0
         self._ev = None
+        self.yarn = None  # the Yarn, once wired
         self._levels()
 
     # --- the knitter's hands ---
@@ -210,6 +219,9 @@ class Carriage:
         self.r = q if d > 0 else q - 1
         self.edges += 1
         self._levels()
+        y = self.yarn
+        if y is not None and y.due is not None and q % 4 == 0:
+            y.reached(q // 4, len(self.passes) - 1)  # the centre is over needle q // 4
         self._schedule()
 
     def _levels(self):
@@ -225,3 +237,58 @@ class Carriage:
     def status(self):
         return {"x": self.position(), "moving": self.moving(), "passes": len(self.passes),
                 "edges": self.edges, "kind": self.kind}
+
+
+class Yarn:
+    """The yarn and its break switch on pin `pin` (a PinState, or None when none is wired).
+
+    break_yarn() / mend_yarn() now; break_at(needle, row) when the carriage's centre reaches
+    `needle` during pass `row` (its index in Carriage.passes; None: the next time it gets there).
+    The switch is closed (pin held low) while the yarn is whole, open (floating: the firmware's
+    pull-up reads 1) once it is broken."""
+
+    def __init__(self, pin, bounce=True):
+        self.pin = pin
+        self.bounce = bounce
+        self.broken = False
+        self.breaks = 0
+        self.broke_us = None  # virtual time of the last break
+        self.broke_x = None  # carriage position then
+        self.due = None  # (needle, row) of a break to come
+        self.car = None
+        if pin is not None:
+            pin.set_ext(0)
+
+    def break_yarn(self):
+        if self.broken:
+            return
+        self.broken = True
+        self.breaks += 1
+        self.broke_us = vclock.now
+        self.broke_x = self.car.position() if self.car is not None else None
+        self.due = None
+        self._flip(None)
+
+    def mend_yarn(self):
+        if self.broken:
+            self.broken = False
+            self._flip(0)
+
+    def break_at(self, needle, row=None):
+        self.due = (int(needle), row)
+
+    def reached(self, needle, row):
+        want, r = self.due
+        if needle == want and (r is None or r == row):
+            self.break_yarn()
+
+    def _flip(self, level):
+        if self.pin is None:
+            return
+        t = vclock.now
+        other = 0 if level is None else None
+        for i in range(len(_BOUNCE_US) if self.bounce else 1):
+            vclock.at(t + _BOUNCE_US[i], self.pin.set_ext, level if i % 2 == 0 else other)
+
+    def status(self):
+        return {"broken": self.broken, "breaks": self.breaks}

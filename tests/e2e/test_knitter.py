@@ -366,6 +366,160 @@ def test_config_errors_name_the_pin_or_the_chip(make_board):
         "hello")["error"]
 
 
+# --- the yarn-break switch ---
+
+YARN = 13  # a free pin of the Pico: the page's wiring table
+
+
+def _off_for_good(chip, t):
+    """When the solenoid board last went to all-off after t, to stay off; None if it is on."""
+    off = None
+    for when, word in chip.history:
+        if when >= t:
+            off = None if word else (off if off is not None else when)
+    return off
+
+
+def test_a_yarn_break_mid_row_releases_everything_and_the_row_is_knitted_again(make_board, motif):
+    pat = knit.read(motif)
+    b = knitter(make_board, yarn_break_pin=YARN)
+    car, chip, yarn = (b.hw.models[k] for k in ("carriage", "solenoids", "yarn"))
+    host = Host(b, pat.rows)
+    host.start(pat.first, pat.last)
+    host.passes(2)  # rows 0 and 1
+    # row 2 goes right: the yarn snaps when the carriage's centre is over needle 108, its
+    # selection point 16 behind over needle 92, in the filled square with solenoids on
+    brk = 92
+    assert "1" in pat.rows[2][brk + 2:pat.last + 1]  # needles it would still have selected
+    yarn.break_at(brk + 16, row=2)
+    b.advance(car.move_to(130, SPEED) + 0.1)  # the knitter stops a few needles on
+    t0 = yarn.broke_us
+    assert t0 is not None
+    on = [w for t, w in chip.history if t <= t0][-1]
+    assert on, "solenoids were on when the yarn broke"
+    t_off = _off_for_good(chip, t0)  # and nothing came on again
+    step_us = 4.5 / SPEED * 1e6  # one needle at 300 mm/s: 15 ms
+    assert t_off is not None and t_off - t0 <= step_us
+    assert b.lines("yarn_break") == [{"event": "yarn_break", "row": 2, "needle": brk + 16}]
+    assert "1" not in car.passes[2].row()[brk + 2:]  # selection stopped at the break
+    st = b.send("status")
+    assert (st["knit"], st["yarn"], st["yarn_breaks"]) == ("yarn_break", "broken", 1)
+    assert st["rows_knitted"] == 2 and st["solenoids"] == 0
+    assert [e["row"] for e in b.lines("row_done")] == [0, 1]  # the broken row did not count
+    r = b.send("resume")
+    assert not r["ok"] and "yarn switch on pin 13 is still open" in r["error"]
+    # the knitter brings the carriage back: nothing is selected on the way
+    b.advance(car.move_to(car.park_left, SPEED) + 0.1)
+    assert "1" not in car.passes[3].row() and b.send("status")["rows_knitted"] == 2
+    yarn.mend_yarn()
+    b.advance(0.1)
+    r = b.send("resume")
+    assert r["ok"] and (r["row"], r["repeat"]) == (2, 0)
+    assert b.send("status")["knit"] == "knitting"
+    host.passes(10)  # row 2 again, then 3 to 11
+    knitted = [car.passes[0], car.passes[1]] + car.passes[4:]
+    assert [p.row() for p in knitted] == pat.rows  # the fabric is the image, row for row
+    assert [e["row"] for e in b.lines("row_done")] == list(range(12))
+    assert b.lines("knit_done")[0]["rows"] == 12
+    st = b.send("status")
+    assert (st["rows_knitted"], st["knit"], st["yarn"], st["yarn_breaks"]) == (
+        12, "idle", "ok", 1)
+    r = b.send("resume")
+    assert not r["ok"] and "nothing to resume" in r["error"]
+
+
+def test_a_switch_that_chatters_shorter_than_the_debounce_changes_nothing(make_board, motif):
+    pat = knit.read(motif)
+    b = knitter(make_board, yarn_break_pin=YARN, yarn_debounce_ms=5)
+    car, pin = b.hw.models["carriage"], b.hw.pin(YARN)
+    host = Host(b, pat.rows[:3])
+    host.start(pat.first, pat.last)
+    host.passes(1)
+    # the tension arm flicks open for 3 ms, twice, while row 1 is being selected
+    t = b.clock.now + int(car.move_to(100, SPEED) * 1e6)
+    for dt in (0, 3000, 9000, 12000):
+        b.clock.at(t + dt, pin.set_ext, None if dt in (0, 9000) else 0)
+    b.advance(car.push(1, SPEED) + 0.1)
+    host.serve()
+    host.passes(1)
+    assert [p.row() for p in car.passes] == pat.rows[:3]
+    assert b.lines("yarn_break") == [] and b.send("status")["yarn_breaks"] == 0
+
+
+def test_a_job_does_not_start_on_a_broken_yarn_and_stop_clears_a_break(make_board, motif):
+    pat = knit.read(motif)
+    b = knitter(make_board, yarn_break_pin=YARN)
+    car, yarn = b.hw.models["carriage"], b.hw.models["yarn"]
+    yarn.break_yarn()
+    b.advance(0.1)
+    assert b.send("status")["yarn"] == "broken" and b.lines("yarn_break") == []  # no job
+    r = b.send("knit_start", first=pat.first, last=pat.last, rows=12)
+    assert not r["ok"] and "yarn switch on pin 13 is open" in r["error"]
+    yarn.mend_yarn()
+    b.advance(0.1)
+    host = Host(b, pat.rows)
+    host.start(pat.first, pat.last)
+    host.passes(1)
+    yarn.break_yarn()
+    b.advance(0.1)
+    assert b.send("status")["knit"] == "yarn_break"
+    assert b.send("stop")["stopped"] == "knitting"  # the restart path: stop, mend, start over
+    yarn.mend_yarn()
+    b.advance(car.push(1, SPEED) + 0.1)
+    assert b.send("status")["knit"] == "idle"
+    assert b.send("knit_start", first=pat.first, last=pat.last, rows=12)["ok"]
+
+
+def test_without_a_yarn_switch_a_broken_yarn_changes_nothing(make_board, motif):
+    pat = knit.read(motif)
+    b = knitter(make_board)
+    car = b.hw.models["carriage"]
+    assert "resume" not in b.send("hello")["commands"]
+    host = Host(b, pat.rows[:2])
+    host.start(pat.first, pat.last)
+    b.hw.models["yarn"].break_at(110)  # the model's yarn breaks; no switch tells the board
+    host.passes(2)
+    assert [p.row() for p in car.passes] == pat.rows[:2]
+    st = b.send("status")
+    assert "yarn" not in st and st["knit"] == "idle" and st["rows_knitted"] == 2
+    assert b.lines("yarn_break") == []
+
+
+@pytest.mark.parametrize("pin,words", [
+    (10, "'yarn_break_pin' is on pin 10, which pins 'enc_a' already uses; expected a free pin "
+         "of pico: 0, 1, 6, 7, 8, 9, 13,"),
+    (20, "'yarn_break_pin' is on pin 20, which i2c0 sda (the solenoid board) already uses"),
+    (29, "'yarn_break_pin' is on pin 29, which the board's 'vsense' already uses"),
+    (23, "'yarn_break_pin' is on pin 23, which rp2040 does not have"),
+])
+def test_a_yarn_break_pin_already_in_use_is_refused(make_board, pin, words):
+    import microfab_boards
+    from microfab import config
+
+    b = knitter(make_board, yarn_break_pin=pin)
+    st = b.send("hello")
+    assert st["state"] == "config_error" and words in st["error"]
+    with pytest.raises(ValueError, match=re.escape(words)):  # the host refuses it first
+        config.check(microfab_boards.load("pico"),
+                     {"machine": "knitter", "pins": PINS, "yarn_break_pin": pin})
+
+
+@pytest.mark.parametrize("pin,words", [
+    (39, "pin 39, an input-only pin of the esp32 without the pull-up the switch needs"),
+    (0, "pin 0, the boot strapping pin: a closed switch would start the esp32's ROM bootloader "
+        "at reset"),
+])
+def test_an_esp32_pin_without_pull_up_or_a_strapping_pin_is_refused(pin, words):
+    import microfab_boards
+    from microfab import config
+
+    pins = {"enc_a": 13, "enc_b": 14, "enc_c": 4, "eol_left": 34, "eol_right": 36}
+    free = "; expected a free pin of esp32_devkitc: 2, 5, 12, 15, 16, 17, 18, 19, 23, 32"
+    with pytest.raises(ValueError, match=re.escape(words + free)):
+        config.check(microfab_boards.load("esp32_devkitc"),
+                     {"machine": "knitter", "pins": pins, "yarn_break_pin": pin})
+
+
 # --- the machine's page says what the code does ---
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "machines" / "knitter.md"
@@ -431,3 +585,39 @@ def test_the_pages_simulator_sample_runs(tmp_path, monkeypatch, motif):
     out = []
     exec(compile(sample, "knitter.md", "exec"), {"print": out.append})
     assert out == [12]
+
+
+def test_the_page_documents_the_yarn_switch(make_board):
+    page = DOC.read_text()
+    b = knitter(make_board, yarn_break_pin=YARN)
+    assert b.send("hello")["commands"]["resume"] == {}  # no arguments
+    assert "| `resume` | none |" in page and "| `yarn_break` | `row`, `needle` |" in page
+    st = b.send("status")
+    for field in ("yarn", "yarn_breaks", "yarn_break"):
+        assert "`%s`" % field in page, field
+    assert (st["yarn"], st["yarn_breaks"]) == ("ok", 0)
+    for call in ("break_yarn()", "mend_yarn()", "break_at(needle, row=None)", "`yarn_bounce`"):
+        assert call in page, call
+
+
+@pytest.mark.parametrize("name,col,prefix", BOARD_COLUMNS)
+def test_the_yarn_switch_wiring_line_is_valid_on_every_board(make_board, name, col, prefix):
+    import microfab_boards
+    from microfab import config
+
+    page = DOC.read_text()
+    pins = {}
+    for role in PINS:
+        row = next(line for line in page.splitlines() if line.startswith("| %s |" % role))
+        pins[role] = int(row.split("|")[col + 1].strip()[len(prefix):].split()[0])
+    row = next(line for line in page.splitlines() if line.startswith("| yarn_break "))
+    cell = row.split("|")[col + 1].strip()
+    assert cell.startswith(prefix), cell
+    yp = int(cell[len(prefix):])
+    mc = {"machine": "knitter", "pins": pins, "yarn_break_pin": yp}
+    assert config.check(microfab_boards.load(name), mc)["machine"]["yarn_break_pin"] == yp
+    b = make_board(board=name, machine=mc)
+    assert b.send("hello")["state"] == "ready"
+    b.hw.models["yarn"].break_yarn()
+    b.advance(0.1)
+    assert b.send("status")["yarn"] == "broken"  # the pull-up is there on that pin

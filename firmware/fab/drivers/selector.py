@@ -43,6 +43,8 @@ class Selector:
         self.cfar = 0  # farthest activation point reached in it
         self.cload = False  # its row was there when it began
         self.total_rows = self.total_stitches = 0  # since boot
+        self.yarn = None  # the yarn-break switch (fab.drivers.yarn), when one is wired
+        self.paused = False  # the yarn broke: nothing is selected until it is mended
         self._q = [0] * (3 * _EVQ)
         self._w = 0
         self._r = 0
@@ -52,10 +54,12 @@ class Selector:
         self.first, self.last, self.nrows, self.total = first, last, rows, total
         self.head = self.loaded = 0
         self.cdir = 0
+        self.paused = False
         self.active = True
 
     def stop(self):
         self.active = False
+        self.paused = False
         self.cdir = 0
         self.bank.release()
 
@@ -77,7 +81,13 @@ class Selector:
         ends = self.ends
         if ends.update() and ends.changed:
             self.wake.set()  # the task reports the carriage
-        if not self.active or not ends.known:
+        if not self.active or self.paused:
+            return
+        y = self.yarn
+        if y is not None and y.broken():
+            y.halt()  # the watch task may be late: never select a needle past the debounce
+            return
+        if not ends.known:
             return
         lead = self.leads[ends.carriage]
         if not lead:

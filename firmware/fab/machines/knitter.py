@@ -23,6 +23,8 @@ SCHEMA = (
     ("max_duty", "i", 50, 5, 95, "%"),
     ("hall_low", "f", 0.65, 0.0, 3.3, "V"),
     ("hall_high", "f", 1.95, 0.0, 3.3, "V"),
+    ("yarn_break_pin", "p", None, 0, 63),  # the yarn-break switch (NC contact to GND), if wired
+    ("yarn_debounce_ms", "i", 5, 1, 100, "ms"),
 )
 CALIBRATE = ("hall_low", "hall_high")
 # needles, solenoids, first solenoid output, left and right sensor needle, lead of K and L
@@ -33,6 +35,13 @@ MODELS = {
 }
 _TICK_MS = 20  # heat accounting and events while knitting (ms)
 _BELT = (None, "regular", "shifted")
+
+
+def check(cfg, board, pins):  # what the schema cannot say: the optional yarn-break pin
+    if cfg["yarn_break_pin"] is not None:  # only then: a knitter without it keeps the RAM
+        from fab.drivers import yarn
+
+        yarn.check(cfg, board, pins)
 
 
 def _emit_line(obj):
@@ -103,6 +112,13 @@ class Machine:
         self._hot = 0  # solenoids reported too hot since the carriage last moved
         self._moved = 0
         self.enc.hook = self.sel.count  # bound once: the IRQ must not allocate
+        self.yarn = None
+        yp = cfg["yarn_break_pin"]
+        if yp is not None:
+            from fab.drivers.yarn import YarnSwitch
+
+            self.yarn = YarnSwitch(hal.inp(yp, pull_up=True), yp, cfg["yarn_debounce_ms"],
+                                   asyncio.ThreadSafeFlag(), self.sel)
 
     # --- task context ---
 
@@ -111,9 +127,12 @@ class Machine:
                                               ("rows", "i", 1), ("repeats", "i", 0)))
         table.add("row", self._row, (("index", "i", 1), ("bits", "s", 1)))
         table.add("solenoids", self._test, (("mask", "i", 1),))
+        if self.yarn:
+            table.add("resume", self.yarn.resume)
 
     def tasks(self):
-        return (("knitter", self._run),)
+        yarn = (("yarn", self.yarn.watch),) if self.yarn else ()
+        return (("knitter", self._run),) + yarn
 
     def _start(self, args):
         sel = self.sel
@@ -134,6 +153,8 @@ class Machine:
         if self.ends.carriage and not self._leads[self.ends.carriage]:
             raise ValueError("a %s carriage is on the bed; it cannot knit a pattern: use the K "
                              "carriage" % _name(self.ends.carriage))
+        if self.yarn:
+            self.yarn.ready()
         self.bank.write(0)  # whatever a solenoid test left on
         self.asked = 0
         sel.start(first, last, rows, rows * rep)
@@ -231,7 +252,7 @@ class Machine:
         while True:
             ev = sel.pop()
             if ev is None:
-                return
+                break
             kind, a, b = ev
             row, rep = a % sel.nrows, a // sel.nrows
             if kind == S.DONE:
@@ -245,22 +266,27 @@ class Machine:
                 self.emit({"event": "knit_done", "rows": a + 1,
                            "stitches": (a + 1) * (sel.last - sel.first + 1),
                            "repeats": (a + 1) // sel.nrows})
+        if self.yarn:  # after the queue: the rows done before the break come first
+            self.yarn.events(self.emit)
 
     def status(self):
         ends, sel = self.ends, self.sel
         known = ends.known
         width = sel.last - sel.first + 1
-        return {"knit": "knitting" if sel.active else "idle", "model": self.model,
-                "needles": self.needles, "carriage": _name(ends.carriage),
-                "belt": _BELT[ends.belt], "position": self.enc.edge() if known else None,
-                "direction": (None, "right", "left")[self.enc.dir] if known else None,
-                "row": sel.head % sel.nrows if sel.active else None,
-                "rows_knitted": sel.head, "stitches": sel.head * width,
-                "repeats": sel.head // sel.nrows, "rows_total": sel.total_rows,
-                "stitches_total": sel.total_stitches, "buffered": sel.loaded - sel.head,
-                "solenoids": self.bank.word, "blocked": self.bank.blocked,
-                "overheats": self.bank.overheats, "position_error": ends.worst,
-                "sensor_passes": ends.zeroes, "i2c_errors": self.bank.errors}
+        out = {"knit": ("yarn_break" if sel.paused else "knitting") if sel.active else "idle",
+               "model": self.model, "needles": self.needles, "carriage": _name(ends.carriage),
+               "belt": _BELT[ends.belt], "position": self.enc.edge() if known else None,
+               "direction": (None, "right", "left")[self.enc.dir] if known else None,
+               "row": sel.head % sel.nrows if sel.active else None,
+               "rows_knitted": sel.head, "stitches": sel.head * width,
+               "repeats": sel.head // sel.nrows, "rows_total": sel.total_rows,
+               "stitches_total": sel.total_stitches, "buffered": sel.loaded - sel.head,
+               "solenoids": self.bank.word, "blocked": self.bank.blocked,
+               "overheats": self.bank.overheats, "position_error": ends.worst,
+               "sensor_passes": ends.zeroes, "i2c_errors": self.bank.errors}
+        if self.yarn:
+            self.yarn.report(out)
+        return out
 
     def stop(self):
         was = "knitting" if self.sel.active else "idle"
