@@ -68,3 +68,29 @@ def serial_sim(tmp_path):
     yield start
     for sim in made:
         sim.stop()
+
+
+def _mosquitto():
+    from microfab.broker import BrokerError, Mosquitto
+
+    try:
+        return Mosquitto()
+    except BrokerError as e:  # a failure, not a skip: CI must not pass without the broker
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture
+def mosquitto():
+    """A private Mosquitto on a free loopback port (persistence in a temp folder, so
+    `mosquitto.restart()` keeps sessions); `mosquitto.url` is mqtt://127.0.0.1:PORT."""
+    broker = _mosquitto()
+    yield broker
+    broker.close()
+
+
+@pytest.fixture(scope="module")
+def mosquitto_module():
+    """The same, shared by the tests of one module."""
+    broker = _mosquitto()
+    yield broker
+    broker.close()

@@ -10,6 +10,10 @@ _seq = 0
 cur = None  # the task being run
 _handler = None
 horizon = 0  # run() returns control to the simulator at this virtual time
+# Real sockets: a hook object that only the CPython World installs (microfab_sim.net.Net); it
+# stays None in the MicroPython VM, where open_connection() then fails as with no network.
+_io = None
+on_reset = []  # functions called by reset(): a power cycle of the modules that keep state
 
 
 class CancelledError(BaseException):
@@ -228,17 +232,26 @@ class Lock:
 
 
 async def wait_for_ms(aw, timeout_ms):
+    # A timeout is a timer event that cancels the task: no polling, so a task that waits on a
+    # socket for minutes costs nothing until something happens.
     task = aw if isinstance(aw, Task) else create_task(aw)
-    end = vclock.now + int(timeout_ms) * 1000
-    while not task.done_:
-        if vclock.now >= end:
+    fired = []
+
+    def expire(_):
+        if not task.done_:
+            fired.append(1)
             task.cancel()
+
+    h = vclock.at(vclock.now + max(0, int(timeout_ms)) * 1000, expire)
+    try:
+        return await task
+    except CancelledError:
+        if fired:
             raise TimeoutError()
-        await sleep_ms(min(10, max(1, (end - vclock.now) // 1000)))
-    task.retrieved = True
-    if task.exc is not None:
-        raise task.exc
-    return task.result
+        task.cancel()  # the waiter itself was cancelled: so is what it waited for
+        raise
+    finally:
+        vclock.cancel(h)
 
 
 def wait_for(aw, timeout):
@@ -289,6 +302,107 @@ class StreamWriter:
         pass
 
 
+# --- TCP streams on real sockets (CPython simulator only), as MicroPython's asyncio.Stream ---
+
+
+async def _io_wait(h, mode):
+    # Park the task until the hook finds the socket readable (0) or writable (1).
+    _io.wait(h, mode, cur)
+    try:
+        await _suspend()
+    finally:
+        _io.unwait(h, mode)
+
+
+class Stream:
+    def __init__(self, h):
+        self.h = h
+        self.out = b""
+
+    def get_extra_info(self, name):
+        return _io.peer(self.h) if name == "peername" else None
+
+    async def read(self, n=-1):
+        while True:
+            data = _io.recv(self.h, n)
+            if data is not None:
+                return data  # b"" at the end of the stream
+            await _io_wait(self.h, 0)
+
+    async def readinto(self, buf):
+        data = await self.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    async def readexactly(self, n):
+        out = b""
+        while len(out) < n:
+            data = await self.read(n - len(out))
+            if not data:
+                raise EOFError()
+            out += data
+        return out
+
+    async def readline(self):
+        out = b""
+        while not out.endswith(b"\n"):
+            data = await self.read(1)
+            if not data:
+                break
+            out += data
+        return out
+
+    def write(self, buf):
+        # As MicroPython's Stream.write: straight to the socket when nothing waits before it.
+        if not self.out:
+            n = _io.send(self.h, buf)
+            if n == len(buf):
+                return
+            if n:
+                buf = buf[n:]
+        self.out += bytes(buf)
+
+    async def drain(self):
+        if not self.out:
+            await sleep_ms(0)  # drain always yields, as MicroPython's does
+            return
+        while self.out:
+            n = _io.send(self.h, self.out)
+            if n is None:
+                await _io_wait(self.h, 1)
+            else:
+                self.out = self.out[n:]
+
+    def close(self):
+        _io.close(self.h)
+
+    async def wait_closed(self):
+        _io.close(self.h)
+
+
+async def open_connection(host, port):
+    if _io is None:
+        raise OSError(113, "EHOSTUNREACH")  # no network where this runs
+    h = _io.connect(host, port)
+    try:
+        while not _io.connected(h):  # OSError when refused
+            await _io_wait(h, 1)
+    except BaseException:
+        _io.close(h)
+        raise
+    s = Stream(h)
+    return s, s
+
+
+def _wake_io(block):
+    woke = False
+    for t in _io.poll(block):
+        if not t.queued and not t.done_:  # a task cancelled meanwhile is queued already
+            _push(t, vclock.now)
+            woke = True
+    return woke
+
+
 def _step(task):
     global cur
     if task.done_:
@@ -327,9 +441,22 @@ def _finish(task, result, exc):
 
 def run_until(t_us):
     """Run every task and hardware event due up to t_us, then stand at t_us."""
+    steps = 0
     while True:
         tt = _q[0][0] if _q else None
         te = vclock.next_event()
+        if _io is not None and _io.waiting():
+            # Sockets are looked at before the clock moves on, and every 16 steps meanwhile.
+            nxt = t_us
+            if tt is not None and tt < nxt:
+                nxt = tt
+            if te is not None and te < nxt:
+                nxt = te
+            steps += 1
+            if nxt > vclock.now or steps >= 16:
+                steps = 0
+                if _wake_io(nxt > vclock.now):
+                    continue
         if te is not None and te <= t_us and (tt is None or te <= tt):
             vclock.fire_next()  # interrupts come before tasks due at the same instant
             continue
@@ -358,6 +485,10 @@ def reset():
     _q = []
     cur = None
     _handler = None
+    if _io is not None:
+        _io.reset()  # a reset drops every connection without a goodbye
+    for fn in on_reset:
+        fn()
 
 
 def run(coro):
