@@ -26,6 +26,16 @@ def _check(args) -> int:
     return 0
 
 
+def _module(name: str):
+    import importlib
+
+    return importlib.import_module("microfab." + name)
+
+
+def _module_cli(name: str):
+    return lambda args: _module(name).cli(args)
+
+
 def _wiring(args) -> int:
     from microfab import wiring
 
@@ -187,6 +197,14 @@ def parser() -> argparse.ArgumentParser:
     wi.add_argument("--ext", action="append", help="extension folder, for a machine from one")
     wi.add_argument("-o", "--output", help="write the SVG here (default: stdout)")
     wi.set_defaults(fn=_wiring)
+
+    for name, modname, helptext in (
+            ("collect", "collector", "store fleet telemetry from MQTT into SQLite or PostgreSQL"),
+            ("report", "report", "production and energy per device and day: table, CSV, PNG, HTML"),
+            ("provision", "provision", "Wi-Fi, broker, device id and key onto a board (never echoed)")):
+        sp = sub.add_parser(name, help=helptext)
+        _module(modname).add_arguments(sp)
+        sp.set_defaults(fn=_module_cli(modname))
 
     pt = sub.add_parser("pattern", help="pattern files: what a loom or knitting machine would "
                         "be sent")
