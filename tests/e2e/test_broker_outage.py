@@ -6,31 +6,22 @@ time it was made.
 Run with -s to see the figures."""
 import time
 
-import pytest
-
-from microfab.broker import Mosquitto
 from microfab_sim.net import Watcher, net_board, until
 
 KEY = bytes(range(32))
 HOUR = 3600
 
 
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
-
-
-def test_an_hour_without_broker_loses_nothing_and_sends_everything_once_in_order(broker):
-    w = Watcher(broker.port, ("microfab/o1/#",), client_id="outage-watcher")
+def test_an_hour_without_broker_loses_nothing_and_sends_everything_once_in_order(mosquitto):
+    w = Watcher(mosquitto.port, ("microfab/o1/#",), client_id="outage-watcher")
     # 10 s reports for an hour: 360 records of ~600 bytes, in a 512 KB journal.
-    b = net_board(broker.url, "o1", KEY, seed=3, machine={
+    b = net_board(mosquitto.url, "o1", KEY, seed=3, machine={
         "machine": "axis", "report_s": 10, "journal": True, "journal_kb": 512})
     try:
         recs = lambda: w.json("microfab/o1/tele/status")  # noqa: E731
         until(b, lambda: len(recs()) >= 3 and b.send("net")["inflight"] == 0)
         before = b.send("status")["journal"]["newest"]
-        broker.stop()
+        mosquitto.stop()
         t0 = time.monotonic()
         attempts = []
         for _ in range(6):
@@ -46,7 +37,7 @@ def test_an_hour_without_broker_loses_nothing_and_sends_everything_once_in_order
         per_10_min = [b_ - a for a, b_ in zip(attempts, attempts[1:])]
         assert all(10 <= x <= 22 for x in per_10_min), per_10_min
 
-        broker.start()
+        mosquitto.start()
         w.wait_connected()
         newest = j["newest"]
         t1 = time.monotonic()

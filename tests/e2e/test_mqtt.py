@@ -14,7 +14,7 @@ import time
 import pytest
 
 from microfab import config  # noqa: F401  puts the firmware's `fab` on sys.path
-from microfab.broker import Mosquitto, free_port
+from microfab.broker import free_port
 from microfab_sim.net import Watcher, net_board, until
 
 from fab import hass
@@ -23,12 +23,6 @@ KEY = bytes(range(32))
 PINS = {"heater": 6, "contactor": 7, "drum": 10, "hall": 11, "lid": 12, "hx_clk": 13, "hx_data": 14}
 FLOSS = {"machine": "polyfloss", "pins": PINS, "report_s": 5, "journal": True}
 PERIOD = 0.5  # s: the polyfloss control period
-
-
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
 
 
 @pytest.fixture
@@ -80,9 +74,9 @@ def in_order_once(got):
 # --- records out ---
 
 
-def test_records_arrive_at_qos1_with_seq_and_the_cursor_moves_only_on_puback(made, broker):
-    w = watcher(made, broker)
-    b = board(made, broker.url, machine={"machine": "axis", "report_s": 1, "journal": True})
+def test_records_arrive_at_qos1_with_seq_and_the_cursor_moves_only_on_puback(made, mosquitto):
+    w = watcher(made, mosquitto)
+    b = board(made, mosquitto.url, machine={"machine": "axis", "report_s": 1, "journal": True})
     until(b, lambda: len(seqs(w)) >= 20)
     recs = w.json("microfab/b1/tele/status")
     assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))  # a first boot: from 1
@@ -95,7 +89,7 @@ def test_records_arrive_at_qos1_with_seq_and_the_cursor_moves_only_on_puback(mad
 
     # The broker stops answering (SIGSTOP): records keep coming into the journal, the cursor
     # stays where the last PUBACK left it, however long that lasts.
-    os.kill(broker.proc.pid, signal.SIGSTOP)
+    os.kill(mosquitto.proc.pid, signal.SIGSTOP)
     try:
         at = net(b)["cursor"]
         b.advance(40)
@@ -104,7 +98,7 @@ def test_records_arrive_at_qos1_with_seq_and_the_cursor_moves_only_on_puback(mad
         st = net(b)
         assert not st["connected"] and "within" in st["error"]  # a timeout, not a hang
     finally:
-        os.kill(broker.proc.pid, signal.SIGCONT)
+        os.kill(mosquitto.proc.pid, signal.SIGCONT)
     # Back: what piled up goes out (new records keep coming meanwhile).
     newest = journal(b)["newest"]
     until(b, lambda: journal(b)["cursor"] >= newest and newest in seqs(w), virtual_s=120)
@@ -113,16 +107,16 @@ def test_records_arrive_at_qos1_with_seq_and_the_cursor_moves_only_on_puback(mad
     print("\n%d records, %d sent twice (in flight when the broker froze)" % (newest, dups))
 
 
-def test_unacknowledged_records_go_out_again_after_a_broker_restart(made, broker):
-    w = watcher(made, broker)
-    b = board(made, broker.url, machine={"machine": "axis", "report_s": 2, "journal": True})
+def test_unacknowledged_records_go_out_again_after_a_broker_restart(made, mosquitto):
+    w = watcher(made, mosquitto)
+    b = board(made, mosquitto.url, machine={"machine": "axis", "report_s": 2, "journal": True})
     until(b, lambda: len(seqs(w)) >= 5 and net(b)["inflight"] == 0)
-    broker.stop()
+    mosquitto.stop()
     b.advance(120)  # 60 records made while the broker is down
     st = net(b)
     assert not st["connected"] and st["attempts"] >= 4 and "ECONNREFUSED" in st["error"]
     assert journal(b)["unsent"] >= 59
-    broker.start()
+    mosquitto.start()
     w.wait_connected()
     until(b, lambda: journal(b)["unsent"] == 0, virtual_s=120)
     newest = journal(b)["newest"]
@@ -137,13 +131,13 @@ def test_unacknowledged_records_go_out_again_after_a_broker_restart(made, broker
 
 
 @pytest.mark.parametrize("trouble", ["no broker", "silent broker", "broker up"])
-def test_the_heater_keeps_its_control_period_while_the_wifi_flaps(made, broker, trouble):
-    url = broker.url
+def test_the_heater_keeps_its_control_period_while_the_wifi_flaps(made, mosquitto, trouble):
+    url = mosquitto.url
     if trouble == "no broker":
         url = "mqtt://127.0.0.1:%d" % free_port()  # nothing listens: connects are refused
     elif trouble == "silent broker":
-        os.kill(broker.proc.pid, signal.SIGSTOP)  # TCP connects, then never a CONNACK
-    w = watcher(made, broker) if trouble == "broker up" else None
+        os.kill(mosquitto.proc.pid, signal.SIGSTOP)  # TCP connects, then never a CONNACK
+    w = watcher(made, mosquitto) if trouble == "broker up" else None
     try:
         b = board(made, url, machine=FLOSS, model={"start_c": 215.0})
         assert b.send("heat")["ok"]
@@ -174,7 +168,7 @@ def test_the_heater_keeps_its_control_period_while_the_wifi_flaps(made, broker, 
             assert n["connects"] == 0 and 5 <= n["attempts"] <= 20 and n["wifi_joins"] >= 4
     finally:
         if trouble == "silent broker":
-            os.kill(broker.proc.pid, signal.SIGCONT)
+            os.kill(mosquitto.proc.pid, signal.SIGCONT)
 
 
 # --- Home Assistant ---
@@ -190,11 +184,11 @@ def retained(broker, topics, wait=0.5):
         w.close()
 
 
-def test_home_assistant_finds_the_sensors_and_forgets_them_when_the_board_is_retired(made, broker):
-    w = watcher(made, broker)
-    b = board(made, broker.url, machine=FLOSS, model={"start_c": 215.0}, net={"name": "Floss 1"})
+def test_home_assistant_finds_the_sensors_and_forgets_them_when_the_board_is_retired(made, mosquitto):
+    w = watcher(made, mosquitto)
+    b = board(made, mosquitto.url, machine=FLOSS, model={"start_c": 215.0}, net={"name": "Floss 1"})
     until(b, lambda: len(seqs(w)) >= 2)
-    cfgs = {t: json.loads(p) for t, p in retained(broker, "homeassistant/#").items()}
+    cfgs = {t: json.loads(p) for t, p in retained(mosquitto, "homeassistant/#").items()}
     heater = cfgs["homeassistant/sensor/b1_status_heater_wh/config"]
     assert heater["unit_of_measurement"] == "kWh" and heater["device_class"] == "energy"
     assert heater["state_class"] == "total_increasing"
@@ -214,13 +208,13 @@ def test_home_assistant_finds_the_sensors_and_forgets_them_when_the_board_is_ret
     until(b, lambda: w.json("microfab/b1/reply"))
     assert w.json("microfab/b1/reply")[0] == {"ctr": 1, "ok": True, "retired": True, "entities": n}
     until(b, lambda: net(b)["entities"] == 0)
-    assert retained(broker, "homeassistant/#") == {}
+    assert retained(mosquitto, "homeassistant/#") == {}
     b.reset()  # retired stays retired: records flow, no configs come back
     until(b, lambda: len(seqs(w)) >= 6)
-    assert retained(broker, "homeassistant/#") == {} and net(b)["retired"]
+    assert retained(mosquitto, "homeassistant/#") == {} and net(b)["retired"]
     w.command("b1", KEY, "discover", ctr=2)
     until(b, lambda: net(b)["entities"] == n, virtual_s=30)
-    assert len(retained(broker, "homeassistant/#")) == n
+    assert len(retained(mosquitto, "homeassistant/#")) == n
 
 
 def test_power_and_battery_fields_become_home_assistant_sensors():
@@ -243,18 +237,18 @@ def test_power_and_battery_fields_become_home_assistant_sensors():
 # --- status and the last will ---
 
 
-def test_status_is_retained_and_the_last_will_says_offline_when_the_board_vanishes(made, broker):
-    w = watcher(made, broker)
-    b = board(made, broker.url)
+def test_status_is_retained_and_the_last_will_says_offline_when_the_board_vanishes(made, mosquitto):
+    w = watcher(made, mosquitto)
+    b = board(made, mosquitto.url)
     until(b, lambda: w.json("microfab/b1/status"))
-    st = json.loads(retained(broker, "microfab/b1/status")["microfab/b1/status"])
+    st = json.loads(retained(mosquitto, "microfab/b1/status")["microfab/b1/status"])
     assert st["state"] == "online" and st["machine"] == "axis" and st["firmware"]
     b.reset()  # the power goes: the TCP connection ends without a DISCONNECT
     deadline = time.monotonic() + 5
     while not [s for s in w.json("microfab/b1/status") if s["state"] == "offline"]:
         assert time.monotonic() < deadline, "no last will within 5 s"
         time.sleep(0.02)
-    assert json.loads(retained(broker, "microfab/b1/status")["microfab/b1/status"])["state"] == \
+    assert json.loads(retained(mosquitto, "microfab/b1/status")["microfab/b1/status"])["state"] == \
         "offline"
     until(b, lambda: w.json("microfab/b1/status")[-1]["state"] == "online")
 
@@ -282,8 +276,8 @@ def test_bad_network_settings_are_an_event_that_hides_the_secrets(make_board, ne
     assert not b.send("net")["ok"]
 
 
-def test_without_the_journal_there_is_no_telemetry_over_mqtt_and_the_board_says_why(made, broker):
-    b = board(made, broker.url, machine={"machine": "axis", "report_s": 1})
+def test_without_the_journal_there_is_no_telemetry_over_mqtt_and_the_board_says_why(made, mosquitto):
+    b = board(made, mosquitto.url, machine={"machine": "axis", "report_s": 1})
     until(b, lambda: net(b)["connected"])
     assert "the journal is off" in b.lines("net_error")[0]["error"]
     b.advance(5)

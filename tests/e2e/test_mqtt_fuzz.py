@@ -9,10 +9,7 @@ import json
 import random
 import time
 
-import pytest
-
 from microfab import config  # noqa: F401  puts the firmware's `fab` on sys.path
-from microfab.broker import Mosquitto
 from microfab_sim.net import Watcher, net_board, until
 
 from fab import auth
@@ -90,16 +87,10 @@ def fuzz(rng):
     return out
 
 
-@pytest.fixture
-def broker():
-    with Mosquitto() as b:
-        yield b
-
-
-def test_ten_thousand_fuzzed_commands_are_each_refused_or_run_and_nothing_is_lost(broker):
+def test_ten_thousand_fuzzed_commands_are_each_refused_or_run_and_nothing_is_lost(mosquitto):
     cases = fuzz(random.Random(11))
-    w = Watcher(broker.port, ("microfab/%s/#" % DEV,), client_id="fuzzer")
-    b = net_board(broker.url, DEV, KEY, machine={"machine": "axis", "report_s": 1,
+    w = Watcher(mosquitto.port, ("microfab/%s/#" % DEV,), client_id="fuzzer")
+    b = net_board(mosquitto.url, DEV, KEY, machine={"machine": "axis", "report_s": 1,
                                                     "journal": True}, seed=2)
     try:
         topic = "microfab/%s/reply" % DEV

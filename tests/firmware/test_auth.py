@@ -154,20 +154,12 @@ def test_micropython_itself_computes_the_same_macs_and_canonical_text():
 # --- on a board: the same message twice runs once, also across a reset ---
 
 
-@pytest.fixture
-def broker():
-    from microfab.broker import Mosquitto
-
-    with Mosquitto() as b:
-        yield b
-
-
-def test_a_replayed_command_is_refused_also_after_a_reset(broker):
+def test_a_replayed_command_is_refused_also_after_a_reset(mosquitto):
     from microfab_sim.net import Watcher, net_board, until
 
     key = os.urandom(32)
-    w = Watcher(broker.port)
-    b = net_board(broker.url, "r1", key)
+    w = Watcher(mosquitto.port)
+    b = net_board(mosquitto.url, "r1", key)
     try:
         online = lambda n: len([s for s in w.json("microfab/r1/status") if s["state"] == "online"]) >= n  # noqa: E731
         replies = lambda n: len(w.json("microfab/r1/reply")) >= n  # noqa: E731
