@@ -94,3 +94,28 @@ def mosquitto_module():
     broker = _mosquitto()
     yield broker
     broker.close()
+
+
+@pytest.fixture(scope="session")
+def flash(tmp_path_factory):
+    """A Pico's flash folder with the firmware installed, shared (read-only) by driver tests."""
+    import microfab_boards
+    from microfab_sim.board import install_firmware
+
+    root = tmp_path_factory.mktemp("flash")
+    install_firmware(root, microfab_boards.load("pico"), {"machine": "axis"})
+    return root
+
+
+@pytest.fixture
+def world(flash):
+    """A board's module world with the virtual hardware only (no machine wired), clock at 0:
+    load a driver with world.get("fab.drivers.x") and its model with world.get("vmodel")."""
+    import microfab_boards
+    from microfab_sim.world import World
+
+    w = World(flash)
+    w.modules["vclock"].reset()
+    w.modules["vasyncio"].reset()
+    w.board = w.modules["vboard"].Board(microfab_boards.load("pico"), {"machine": "none"}, seed=1)
+    return w

@@ -3,17 +3,9 @@ cutoff through the contactor, the heating checks, and energy as power x on-time.
 import pytest
 
 import microfab_boards
-from microfab_sim.board import install_firmware
 from microfab_sim.world import World
 
 SSR, CONTACTOR = 6, 7
-
-
-@pytest.fixture(scope="module")
-def flash(tmp_path_factory):
-    root = tmp_path_factory.mktemp("flash")
-    install_firmware(root, microfab_boards.load("pico"), {"machine": "axis"})
-    return root
 
 
 @pytest.fixture

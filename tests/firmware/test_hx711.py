@@ -2,27 +2,8 @@
 24 bits MSB first in two's complement, the gain pulses, DOUT readiness and power-down."""
 import pytest
 
-import microfab_boards
-from microfab_sim.board import install_firmware
-from microfab_sim.world import World
 
 CLK, DOUT = 13, 14
-
-
-@pytest.fixture(scope="module")
-def flash(tmp_path_factory):
-    root = tmp_path_factory.mktemp("flash")
-    install_firmware(root, microfab_boards.load("pico"), {"machine": "axis"})
-    return root
-
-
-@pytest.fixture
-def world(flash):
-    w = World(flash)
-    w.modules["vclock"].reset()
-    w.modules["vasyncio"].reset()
-    w.board = w.modules["vboard"].Board(microfab_boards.load("pico"), {"machine": "none"}, seed=1)
-    return w
 
 
 def cell(world, grams=0.0, zero=84000, counts_per_g=420.0, gain=128):

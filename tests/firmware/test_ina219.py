@@ -2,22 +2,6 @@
 as the datasheet (TI SBOS448, 8.5.1) works them, and readings are the truth within one LSB."""
 import pytest
 
-import microfab_boards
-from microfab_sim.world import World
-
-
-@pytest.fixture
-def world(tmp_path):
-    from microfab_sim.board import install_firmware
-
-    install_firmware(tmp_path, microfab_boards.load("pico"), {"machine": "axis"})
-    w = World(tmp_path)
-    w.modules["vclock"].reset()
-    w.modules["vasyncio"].reset()
-    w.board = w.modules["vboard"].Board(microfab_boards.load("pico"), {"machine": "none"}, seed=1)
-    return w
-
-
 class Wire:
     """What the monitor is wired into: a bus voltage and a current, set by the test."""
 

@@ -2,7 +2,7 @@
 averaging and conversion times in the config register, the ID check."""
 import pytest
 
-from test_ina219 import attach, world  # noqa: F401  (the same world fixture and wiring)
+from test_ina219 import attach  # the same wiring; the world fixture is in conftest
 
 
 def driver(world):

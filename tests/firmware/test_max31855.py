@@ -3,27 +3,8 @@ datasheets (fed raw through the virtual SPI bus) and read the simulator's chip m
 conversion times and all."""
 import pytest
 
-import microfab_boards
-from microfab_sim.board import install_firmware
-from microfab_sim.world import World
 
 CS = 17  # the Pico's spi0 chip select
-
-
-@pytest.fixture(scope="module")
-def flash(tmp_path_factory):
-    root = tmp_path_factory.mktemp("flash")
-    install_firmware(root, microfab_boards.load("pico"), {"machine": "axis"})
-    return root
-
-
-@pytest.fixture
-def world(flash):
-    w = World(flash)
-    w.modules["vclock"].reset()
-    w.modules["vasyncio"].reset()
-    w.board = w.modules["vboard"].Board(microfab_boards.load("pico"), {"machine": "none"}, seed=1)
-    return w
 
 
 class Word:

@@ -1,22 +1,6 @@
 """Shared drivers against their models in a board's world: MCP23017 and the pulse counter."""
 import pytest
 
-import microfab_boards
-from microfab_sim.world import World
-
-
-@pytest.fixture
-def world(tmp_path):
-    from microfab_sim.board import install_firmware
-
-    install_firmware(tmp_path, microfab_boards.load("pico"), {"machine": "axis"})
-    w = World(tmp_path)
-    w.modules["vclock"].reset()
-    w.modules["vasyncio"].reset()
-    w.board = w.modules["vboard"].Board(microfab_boards.load("pico"), {"machine": "none"}, seed=1)
-    return w
-
-
 def test_mcp23017_outputs_reach_the_model_in_one_transfer(world):
     chip = world.get("vmcp23017").Mcp23017()
     world.board.i2c_devices[(0, 0x20)] = chip
