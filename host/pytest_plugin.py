@@ -24,6 +24,7 @@ import time
 
 import pytest
 
+from microfab_sim.board import LineLog
 from microfab_sim.devboard import HANDLES, CommandError, DevBoard, report_sections
 from microfab_sim import scenario
 
@@ -217,9 +218,10 @@ class Bench:
             self.device = None
 
 
-class BenchBoard:
+class BenchBoard(LineLog):
     """A real board behind sim_board's interface: send/call through the JSON-line protocol,
-    exec through the raw REPL, advance() is real time, telemetry is what the board sent."""
+    exec through the raw REPL, advance() is real time, telemetry is what the board sent.
+    lines() and telemetry() come from LineLog, as for the simulated boards."""
 
     def __init__(self, device, label: str):
         self.dev = device
@@ -291,15 +293,6 @@ class BenchBoard:
                     self.replies[item["id"]] = item
                 if item != "":
                     self._note(item)
-
-    def lines(self, kind: str | None = None) -> list:
-        if kind is None:
-            return list(self.log)
-        return [x for x in self.log if isinstance(x, dict)
-                and (x.get("event") == kind or x.get("tele") == kind)]
-
-    def telemetry(self) -> list:
-        return [x for x in self.log if isinstance(x, dict) and "tele" in x]
 
     def console(self) -> list:
         return [x for x in self.log if isinstance(x, str)]
