@@ -13,6 +13,8 @@
 # 32-bit MicroPython port, where small ints stop at 2**30.
 from micropython import const
 
+from fab.drivers.spiword import SpiWord
+
 _FAULT = const(0x0001)  # D16 in the high half
 _RES_HI = const(0x0002)  # D17
 _RES_LO = const(0x0008)  # D3
@@ -24,32 +26,15 @@ _OC = const(0x0001)
 CONVERSION_MS = const(100)
 
 
-class MAX31855:
+class MAX31855(SpiWord):
     def __init__(self, spi, cs):
-        self.spi = spi
-        self.cs = cs  # an output pin, idle high (deselected)
-        self.cs.value(1)
-        self._buf = bytearray(4)  # the word, read into this buffer every time
-        self._prev = bytearray(4)
-        self.fault = ""  # "", "open", "short_gnd", "short_vcc", "no_chip"
-        self.same = False  # the word equals the previous one, bit for bit
+        SpiWord.__init__(self, spi, cs, 4)
         self.internal = 0.0
-        self.temp = 0.0
 
     def read(self):
-        """Thermocouple temperature in C, or None with `fault` saying why."""
-        b = self._buf
-        self.cs.value(0)
-        try:
-            self.spi.readinto(b)
-        finally:
-            self.cs.value(1)
-        same = True
-        for i in range(4):
-            if b[i] != self._prev[i]:
-                same = False
-            self._prev[i] = b[i]
-        self.same = same
+        """Thermocouple temperature in C, or None with `fault` ("open", "short_gnd",
+        "short_vcc", "no_chip") saying why."""
+        b = self._word()
         hi = (b[0] << 8) | b[1]
         lo = (b[2] << 8) | b[3]
         # Reserved bits set, or nothing but zeros: no chip drives MISO (a floating line reads

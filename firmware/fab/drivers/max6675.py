@@ -9,6 +9,8 @@
 # machine's heating checks can.
 from micropython import const
 
+from fab.drivers.spiword import SpiWord
+
 _DUMMY = const(0x8000)
 _OPEN = const(0x0004)
 _ID = const(0x0002)
@@ -17,29 +19,14 @@ _ID = const(0x0002)
 CONVERSION_MS = const(220)
 
 
-class MAX6675:
+class MAX6675(SpiWord):
     def __init__(self, spi, cs):
-        self.spi = spi
-        self.cs = cs  # an output pin, idle high (deselected)
-        self.cs.value(1)
-        self._buf = bytearray(2)
-        self._prev = bytearray(2)
-        self.fault = ""  # "", "open", "no_chip"
-        self.same = False
+        SpiWord.__init__(self, spi, cs, 2)
         self.internal = None  # the MAX6675 does not report its cold-junction temperature
-        self.temp = 0.0
 
     def read(self):
-        """Thermocouple temperature in C, or None with `fault` saying why."""
-        b = self._buf
-        self.cs.value(0)
-        try:
-            self.spi.readinto(b)
-        finally:
-            self.cs.value(1)
-        self.same = b[0] == self._prev[0] and b[1] == self._prev[1]
-        self._prev[0] = b[0]
-        self._prev[1] = b[1]
+        """Thermocouple temperature in C, or None with `fault` ("open", "no_chip") saying why."""
+        b = self._word()
         w = (b[0] << 8) | b[1]
         # D15 and D1 read 0 on a live chip: set, or an all-zero word, means no chip drives MISO.
         if w & (_DUMMY | _ID) or w == 0:
