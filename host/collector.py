@@ -339,7 +339,9 @@ class Collector:
             rows, devices, rejects = [], [], []
             for _gen, _mid, _qos, topic, payload, now in batch:
                 topic = topic.decode("utf-8", "replace")
-                if topic.endswith("/info") or topic.endswith("/status"):
+                # microfab/<device>/status (or info): the board itself; its records come on
+                # microfab/<device>/tele/<kind>, tele/status among them.
+                if topic.count("/") == 2 and topic.endswith(("/info", "/status")):
                     devices.append(self._device_row(topic, payload, now))
                     continue
                 what, item = parse(topic, payload, now)

@@ -156,12 +156,13 @@ def test_bad_messages_are_kept_aside_with_the_reason_and_the_rest_goes_on(mosqui
     b.raw("microfab/knit1/tele/energy", b'{"seq": 4, "kind": "production"}')
     b.raw("microfab/knit1/tele/energy", b"\xff\xfe")
     b.send(5, "energy", used_wh=1.0)
+    b.send(6, "status", state="ready")  # tele/status is a record, not the board's status
     b.raw("microfab/knit1/info", json.dumps({"machine": "knitter", "firmware": "0.1"}), retain=True)
     b.raw("microfab/loom5/status", json.dumps({"state": "online", "device": "loom5",
                                                "machine": "loom"}), retain=True)
     b.raw("microfab/loom5/status", json.dumps({"state": "offline", "device": "loom5"}))  # will
     b.wait()
-    assert wait_count(c, 1) == 1
+    assert wait_count(c, 2) == 2
     assert c.stats["rejected"] == 5
     with sqlite3.connect(db) as con:
         reasons = [r[0] for r in con.execute("SELECT reason FROM rejected ORDER BY rowid")]
@@ -174,6 +175,10 @@ def test_bad_messages_are_kept_aside_with_the_reason_and_the_rest_goes_on(mosqui
     assert "not a JSON object" in reasons[4]
     assert machine == ("knitter",)
     assert loom5[0] == "loom" and json.loads(loom5[1])["state"] == "offline"
+    with sqlite3.connect(db) as con:
+        kinds = [r[0] for r in con.execute("SELECT kind FROM telemetry ORDER BY seq")]
+        status = con.execute("SELECT status FROM devices WHERE device = 'knit1'").fetchone()
+    assert kinds == ["energy", "status"] and status == (None,)
 
 
 def test_a_broker_restart_in_the_middle_loses_nothing_the_broker_accepted(mosquitto, boards,
