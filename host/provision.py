@@ -232,7 +232,7 @@ def add_arguments(p):
     p.add_argument("--wifi-password", help="Wi-Fi password, never printed (default: "
                    "$MICROFAB_WIFI_PASSWORD, or none for an open network)")
     p.add_argument("--broker", required=True, help="mqtt://USER:PASSWORD@HOST:PORT "
-                   "(mqtts:// for TLS); the password is never printed")
+                   "(the board has no TLS yet); the password is never printed")
     p.add_argument("--key", default="auto", help="device key: auto (32 random bytes, default) "
                    "or 64 hex digits")
     p.add_argument("--show-key", action="store_true", help="print the key once (it is stored "

@@ -103,8 +103,10 @@ class LineLog:
         return [x for x in self.log if isinstance(x, dict)
                 and (x.get("event") == kind or x.get("tele") == kind)]
 
-    def telemetry(self) -> list:
-        return [x for x in self.log if isinstance(x, dict) and "tele" in x]
+    def telemetry(self, kind: str | None = None) -> list:
+        """The "tele" records so far: all, or one kind ("status", "production", "energy")."""
+        return [x for x in self.log if isinstance(x, dict) and "tele" in x
+                and (kind is None or x["tele"] == kind)]
 
     def close(self):
         pass

@@ -211,7 +211,7 @@ class DevBoard(SimBoard):
         out = {}
         for name, m in self.hw.models.items():
             out[name] = m.status() if hasattr(m, "status") else repr(m)
-        tele = self.telemetry()
+        tele = self.telemetry("status")  # the machine's state; the totals are in status too
         if tele:
             out["last telemetry"] = tele[-1]
         return out

@@ -110,8 +110,10 @@ class _Runner:
                         raise LookupError("status refused: %s" % r.get("error"))
                     self._status = (self.b.clock.now, r)
                 return self._status[1]
-            if n == "telemetry":
-                tele = self.b.telemetry()
+            if n in ("telemetry", "production", "energy"):
+                # telemetry: the status report every report_s; production and energy: the totals
+                kind = "status" if n == "telemetry" else n
+                tele = [t for t in self.b.telemetry() if t.get("tele") == kind]
                 return dict(tele[-1] if tele else {}, count=len(tele))
             if n == "reply":
                 return {k: self.b.replies.get(rid) for k, rid in self.rids.items()}

@@ -1,23 +1,28 @@
 # Home Assistant MQTT discovery: one retained config per telemetry field that Home Assistant can
 # show, under <prefix>/sensor/<object_id>/config, so that a board appears as a device with its
-# sensors and energy meters without any YAML. Which fields become sensors is read from their
-# names (the house's unit suffixes), so a new machine needs no table here:
+# sensors and energy meters without any YAML. Totals come from the `production` and `energy`
+# records, which count since the board's first boot (fab.tele); the `status` record gives the
+# measurements only (its counters restart at each boot). Which fields become sensors is read
+# from their names (the house's unit suffixes), so a new machine needs no table here:
 #   *_kwh, *_wh   energy, shown in kWh, total_increasing (the Energy dashboard takes these)
 #   *_w           power in W              soc        battery % (soc is 0..1 on the wire)
 #   vbat, vsupply, *_v  voltage           *_a        current
-#   temp, *_temp  temperature             produced_g and the production counters (rows,
-#                                         pieces, picks, ...): total_increasing
+#   temp, *_temp  temperature             units (production), in the record's unit:
+#                                         total_increasing
 # Plain Python, no hal: the host imports it to show what a board would announce.
 import json
 
 from fab import VERSION
 
-_COUNTERS = ("rows", "pieces", "picks", "rows_knitted", "stitches", "repeats", "jobs", "moves",
-             "job_moves")
+_KINDS = ("status", "production", "energy")  # the rest (boot, piece) are events, not sensors
+_MASS = ("g", "kg")
 
 
-def spec(field):
-    """(unit, device_class, state_class, scale) for a field Home Assistant can show, or None."""
+def spec(field, unit=None):
+    """(unit, device_class, state_class, scale) for a field Home Assistant can show, or None;
+    `unit` names what a production record counts."""
+    if field == "units":
+        return (unit, "weight" if unit in _MASS else None, "total_increasing", 1)
     if field.endswith("_kwh"):
         return ("kWh", "energy", "total_increasing", 1)
     if field.endswith("_wh"):
@@ -32,16 +37,12 @@ def spec(field):
         return ("A", "current", "measurement", 1)
     if field == "temp" or field.endswith("_temp"):
         return ("°C", "temperature", "measurement", 1)
-    if field == "produced_g":
-        return ("g", "weight", "total_increasing", 1)
-    if field in _COUNTERS:
-        return (None, None, "total_increasing", 1)
     return None
 
 
 def _label(field):
     # heater_wh -> "heater energy", gen_w -> "gen power", soc -> "battery"
-    words = "battery" if field == "soc" else field
+    words = {"soc": "battery", "units": "production"}.get(field, field)
     for suffix, word in (("_kwh", "_energy"), ("_wh", "_energy"), ("_w", "_power")):
         if field.endswith(suffix):
             words = field[:-len(suffix)] + word
@@ -54,13 +55,18 @@ def configs(prefix, dev, name, model, kind, rec):
     base = "microfab/%s/" % dev
     device = {"identifiers": ["microfab_" + dev], "name": name, "manufacturer": "microfab",
               "model": model, "sw_version": VERSION}
-    out = []
+    out: list = []
+    if kind not in _KINDS:
+        return out
+    made = rec.get("unit")
     for field in rec:
         v = rec[field]
-        s = spec(field)
+        s = spec(field, made if isinstance(made, str) else None)
         if s is None or isinstance(v, (bool, str, list, dict)):
             continue
         unit, dclass, sclass, scale = s
+        if kind == "status" and sclass == "total_increasing":
+            continue
         oid = "%s_%s_%s" % (dev, kind, field)
         tpl = "{{ value_json.%s }}" % field
         if scale > 1:

@@ -37,6 +37,8 @@ class Loom:
         self.forward = True
         self.woven = 0  # picks in the cloth: +1 per shed opened weaving, -1 unweaving
         self.repeats = 0
+        self.made = 0  # production since boot: the most picks the cloth has grown by
+        self._net = 0  # picks woven minus picks unwoven since boot
         self.presses = 0
         self.shed = "closed"  # closed, moving, open
         self.reopen = False
@@ -140,11 +142,21 @@ class Loom:
             elif not self.forward and p == self.picks - 1 and self.repeats:
                 self.repeats -= 1
         self.woven = self.woven + 1 if self.forward else max(0, self.woven - 1)
+        self._count()
         self.pick, self.jump = p, -1
         # The weaver is at pick p now, even if a hot coil keeps its shed shut: the next press
         # then opens p (reopen), not p + 1.
         b, j = self.plan, 4 * p
         self.lift(b[j] | b[j + 1] << 8 | b[j + 2] << 16 | b[j + 3] << 24)
+
+    def _count(self):
+        # Unweaving takes picks out of the cloth; weaving them again must not count them twice.
+        if self.forward:
+            self._net += 1
+            if self._net > self.made:
+                self.made = self._net
+        else:
+            self._net -= 1
 
     def lift(self, mask):
         self.want = mask
@@ -225,6 +237,7 @@ class Loom:
         """Bytes from the weaving server."""
         for a in self.dobby.feed(data):
             if a[0] == "lift":
+                self._count()
                 self.lift(a[1])
             else:
                 self.forward = a[1]

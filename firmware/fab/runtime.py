@@ -13,6 +13,7 @@ from fab import PROTOCOL, VERSION, hal
 from fab.config import ConfigError, configure
 from fab.link import Link
 from fab.protocol import Table
+from fab.tele import Tele
 
 CONFIG_DIR = "config/"
 _RESTART_MS = const(200)
@@ -53,16 +54,23 @@ class Runtime:
         self.error = ""
         self.faults = 0
         self.own_link = None  # the machine's usb_link, when the machine has the USB link
-        self.seq = 0  # telemetry seq when the journal is off
-        self.journal = None  # fab.journal.Journal when the config enables it
-        self.journal_error = ""
-        self.boots = None  # restored from the journal; None without one
+        self.tele = Tele(self)
+        self.journal = None  # fab.journal.Journal when the config or a network config wants it
+        self.net = None  # config/net.json, when there is one
         self.vsense = None
         self.wdt = None
         self.t0 = time.ticks_ms()
         self.beat = self.t0
 
     def emit(self, obj):
+        ev = obj.get("event")
+        if ev is not None and ev in self.tele.events:
+            # A machine event worth keeping (a piece's label): a record, sent over MQTT too.
+            rec = {}
+            for k in obj:
+                if k != "event":
+                    rec[k] = obj[k]
+            obj["seq"] = self.tele.record(ev, rec)
         if self.own_link is None:
             self.link.send(obj)
 
@@ -98,42 +106,19 @@ class Runtime:
               "board": self.board and self.board["name"],
               "machine": self.cfg and self.cfg["machine"], "state": self.state,
               "reset_cause": hal.reset_cause()}
-        if self.cfg and self.cfg["journal"]:
-            self._open_journal(ev, self.cfg["journal_kb"])
+        try:
+            self.net = read_json("net.json", False)
+        except ConfigError as e:
+            self.emit({"event": "net_error", "error": str(e)})
+        # MQTT sends what the journal holds: a board with a network config always keeps one.
+        if self.cfg and (self.cfg["journal"] or self.net is not None):
+            self.tele.open(ev, self.cfg["journal_kb"])
+            self.journal = self.tele.journal
+        if self.machine:
+            self.tele.attach(self.machine)
         self.emit(ev)
         if self.cfg:
             self.emit({"event": "config", "machine": self.cfg})
-
-    def _open_journal(self, ev, kb):
-        # The boot counter restored from the journal: the proof that totals checkpointed there
-        # survive a reset. An empty journal is a first boot and gets no boot record, so that a
-        # new board's first status record is seq 1; later boots' records go out with the event.
-        from fab.journal import Journal
-        try:
-            j = Journal(segments=max(2, kb // 4))  # 4 KB segments: LittleFS blocks
-            boots = 0
-            for kind in ("boot", "status"):
-                r = j.last(kind)
-                if r and isinstance(r.get("boots"), int) and r["boots"] > boots:
-                    boots = r["boots"]
-            self.journal = j
-            self.boots = ev["boots"] = boots + 1
-            if j.next_seq > 1:
-                ev["seq"] = j.append("boot", {"boots": self.boots, "firmware": VERSION,
-                                              "reset_cause": ev["reset_cause"]})
-        except (OSError, ValueError) as e:
-            self.journal_error = "journal: %s" % e  # telemetry still goes out on the link
-
-    def _record(self, kind, rec):
-        # A record's seq: the journal's when it is on (committed to flash before it is sent).
-        if self.journal is None:
-            self.seq += 1
-            return self.seq
-        try:
-            return self.journal.append(kind, rec)
-        except (OSError, ValueError) as e:
-            self.journal_error = "journal: %s" % e
-            return None
 
     def uptime(self):
         return time.ticks_diff(time.ticks_ms(), self.t0) / 1000
@@ -153,11 +138,7 @@ class Runtime:
                "busy": self.link.busy}
         if self.machine:
             out.update(self.machine.status())
-        out["boots"] = self.boots
-        if self.journal:
-            out["journal"] = self.journal.status()
-        if self.journal_error:
-            out["journal_error"] = self.journal_error
+        self.tele.status(out)
         if self.vsense:
             try:
                 out["vsupply"] = self.supply()
@@ -206,11 +187,7 @@ class Runtime:
                 self.supply()
             if time.ticks_diff(self.beat, last) >= report_ms:
                 last = self.beat
-                rec = self._status(None)
-                rec.pop("journal", None)
-                rec["seq"] = self._record("status", rec)
-                rec["tele"] = "status"
-                self.emit(rec)
+                self.tele.report(self._status(None))
 
     async def watchdog(self, timeout_ms):
         wdt = self.wdt = hal.watchdog(timeout_ms)
@@ -251,15 +228,10 @@ async def _main(rt):
     if rt.machine:
         for name, factory in rt.machine.tasks():
             asyncio.create_task(rt.guard(name, factory, False))
-    try:
-        net = read_json("net.json", False)
-    except ConfigError as e:
-        net = None
-        rt.emit({"event": "net_error", "error": str(e)})
-    if net is not None:
+    if rt.net is not None:
         from fab import uplink  # only a board with a network config pays for MQTT
 
-        uplink.start(rt, net)
+        uplink.start(rt, rt.net)
     await asyncio.Event().wait()
 
 

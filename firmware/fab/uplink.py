@@ -73,10 +73,9 @@ class Uplink:
         ev = netcfg.public(cfg)
         ev["event"] = "net"
         rt.emit(ev)
-        if self.j is None:
-            rt.emit({"event": "net_error", "error": "no telemetry over MQTT: the journal is off; "
-                     "set \"journal\": true in the machine config (MQTT sends what the "
-                     "journal holds)"})
+        if self.j is None:  # the runtime opens one for a network config: the flash failed
+            rt.emit({"event": "net_error", "error": "no telemetry over MQTT: %s (MQTT sends "
+                     "what the journal holds)" % (rt.tele.error or "no journal")})
         if self.cmds.ctr.lost:
             rt.emit({"event": "net_error", "error": "%s is unreadable: the command counter "
                      "starts again from 0; provision a new key" % CTR_FILE})
@@ -244,6 +243,7 @@ class Uplink:
     def _discover_cmd(self, args):
         self.retired = False
         self.announced = []
+        self.rt.tele.sent = {}  # unchanged totals go out again at the next report, announced
         self._save_ha()
         return {"retired": False}
 

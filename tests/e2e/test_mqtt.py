@@ -57,8 +57,11 @@ def journal(b):
     return b.send("status")["journal"]
 
 
-def seqs(w, dev="b1", kind="status"):
-    return [r["seq"] for r in w.json("microfab/%s/tele/%s" % (dev, kind))]
+def seqs(w, dev="b1", kind=None):
+    """The seqs of a board's records as they arrived: one kind, or all (status, production...)."""
+    if kind:
+        return [r["seq"] for r in w.json("microfab/%s/tele/%s" % (dev, kind))]
+    return [json.loads(m[1])["seq"] for m in w.take("microfab/%s/tele/" % dev)]
 
 
 def in_order_once(got):
@@ -78,10 +81,13 @@ def test_records_arrive_at_qos1_with_seq_and_the_cursor_moves_only_on_puback(mad
     w = watcher(made, mosquitto)
     b = board(made, mosquitto.url, machine={"machine": "axis", "report_s": 1, "journal": True})
     until(b, lambda: len(seqs(w)) >= 20)
+    assert seqs(w) == list(range(1, len(seqs(w)) + 1))  # a first boot: from 1
     recs = w.json("microfab/b1/tele/status")
-    assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))  # a first boot: from 1
-    assert all(r["kind"] == "status" and r["ts"] >= 1767225600 and r["state"] == "ready"
-               for r in recs)
+    assert len(recs) >= 19 and all(r["kind"] == "status" and r["ts"] >= 1767225600
+                                   and r["state"] == "ready" for r in recs)
+    # The idle axis's production total went out once, and is not repeated while it stands still.
+    assert w.json("microfab/b1/tele/production") == [
+        {"units": 0, "unit": "moves", "seq": 2, "ts": recs[0]["ts"], "kind": "production"}]
     assert {m[3] for m in w.take("microfab/b1/tele/")} == {1}  # delivered at QoS 1
     until(b, lambda: net(b)["inflight"] == 0)
     st = net(b)
@@ -189,19 +195,24 @@ def test_home_assistant_finds_the_sensors_and_forgets_them_when_the_board_is_ret
     b = board(made, mosquitto.url, machine=FLOSS, model={"start_c": 215.0}, net={"name": "Floss 1"})
     until(b, lambda: len(seqs(w)) >= 2)
     cfgs = {t: json.loads(p) for t, p in retained(mosquitto, "homeassistant/#").items()}
-    heater = cfgs["homeassistant/sensor/b1_status_heater_wh/config"]
-    assert heater["unit_of_measurement"] == "kWh" and heater["device_class"] == "energy"
-    assert heater["state_class"] == "total_increasing"
-    assert heater["value_template"] == "{{ (value_json.heater_wh / 1000) | round(6) }}"
-    assert heater["state_topic"] == "microfab/b1/tele/status"
-    assert heater["unique_id"] == "b1_status_heater_wh"
-    assert heater["device"]["identifiers"] == ["microfab_b1"] and heater["device"]["name"] == "Floss 1"
-    assert heater["device"]["model"] == "polyfloss on pico_w" and heater["origin"]["name"] == "microfab"
-    assert heater["availability_topic"] == "microfab/b1/status"
-    produced = cfgs["homeassistant/sensor/b1_status_produced_g/config"]
-    assert produced["state_class"] == "total_increasing" and produced["unit_of_measurement"] == "g"
+    # The energy dashboard's meter: the energy record's total, which survives resets.
+    used = cfgs["homeassistant/sensor/b1_energy_used_wh/config"]
+    assert used["unit_of_measurement"] == "kWh" and used["device_class"] == "energy"
+    assert used["state_class"] == "total_increasing"
+    assert used["value_template"] == "{{ (value_json.used_wh / 1000) | round(6) }}"
+    assert used["state_topic"] == "microfab/b1/tele/energy"
+    assert used["unique_id"] == "b1_energy_used_wh"
+    assert used["device"]["identifiers"] == ["microfab_b1"] and used["device"]["name"] == "Floss 1"
+    assert used["device"]["model"] == "polyfloss on pico_w" and used["origin"]["name"] == "microfab"
+    assert used["availability_topic"] == "microfab/b1/status"
+    assert cfgs["homeassistant/sensor/b1_energy_power_w/config"]["device_class"] == "power"
+    made = cfgs["homeassistant/sensor/b1_production_units/config"]
+    assert made["state_class"] == "total_increasing" and made["unit_of_measurement"] == "g"
+    assert made["device_class"] == "weight" and made["state_topic"] == "microfab/b1/tele/production"
     assert cfgs["homeassistant/sensor/b1_status_temp/config"]["device_class"] == "temperature"
     assert "homeassistant/sensor/b1_status_kp/config" not in cfgs  # not a sensor reading
+    # The status record's since-boot counters would be a second meter that restarts at each boot.
+    assert "homeassistant/sensor/b1_status_heater_wh/config" not in cfgs
     n = len(cfgs)
 
     w.command("b1", KEY, "retire", ctr=1)
@@ -210,28 +221,35 @@ def test_home_assistant_finds_the_sensors_and_forgets_them_when_the_board_is_ret
     until(b, lambda: net(b)["entities"] == 0)
     assert retained(mosquitto, "homeassistant/#") == {}
     b.reset()  # retired stays retired: records flow, no configs come back
-    until(b, lambda: len(seqs(w)) >= 6)
+    until(b, lambda: len(seqs(w, kind="status")) >= 6)
     assert retained(mosquitto, "homeassistant/#") == {} and net(b)["retired"]
     w.command("b1", KEY, "discover", ctr=2)
     until(b, lambda: net(b)["entities"] == n, virtual_s=30)
     assert len(retained(mosquitto, "homeassistant/#")) == n
 
 
-def test_power_and_battery_fields_become_home_assistant_sensors():
-    rec = {"gen_w": 12.5, "soc": 0.62, "harvested_wh": 3.2, "vbat": 12.7, "rows": 40,
-           "mode": "buffered", "brake": False, "wh_per_row": 0.08}
+def test_power_battery_and_production_fields_become_home_assistant_sensors():
+    rec = {"harvest_w": 12.5, "soc": 0.62, "harvested_wh": 3.2, "used_wh": 1.1, "power_w": 4.0}
     got = {t.split("/")[2]: json.loads(p) for t, p in
            hass.configs("homeassistant", "w1", "Wind 1", "windrig on pico_w", "energy", rec)}
-    assert set(got) == {"w1_energy_gen_w", "w1_energy_soc", "w1_energy_harvested_wh",
-                        "w1_energy_vbat", "w1_energy_rows"}
-    assert got["w1_energy_gen_w"]["unit_of_measurement"] == "W"
-    assert got["w1_energy_gen_w"]["device_class"] == "power"
-    assert got["w1_energy_gen_w"]["state_class"] == "measurement"
+    assert set(got) == {"w1_energy_harvest_w", "w1_energy_soc", "w1_energy_harvested_wh",
+                        "w1_energy_used_wh", "w1_energy_power_w"}
+    assert got["w1_energy_harvest_w"]["unit_of_measurement"] == "W"
+    assert got["w1_energy_harvest_w"]["device_class"] == "power"
+    assert got["w1_energy_harvest_w"]["state_class"] == "measurement"
     soc = got["w1_energy_soc"]
     assert soc["device_class"] == "battery" and soc["unit_of_measurement"] == "%"
     assert soc["value_template"] == "{{ (value_json.soc * 100) | round(2) }}"
-    assert got["w1_energy_rows"]["state_class"] == "total_increasing"
     assert got["w1_energy_harvested_wh"]["unit_of_measurement"] == "kWh"
+    assert got["w1_energy_harvested_wh"]["state_class"] == "total_increasing"
+    rows = hass.configs("homeassistant", "w1", "Wind 1", "m", "production",
+                        {"units": 40, "unit": "rows"})
+    assert len(rows) == 1
+    rows = json.loads(rows[0][1])
+    assert rows["unit_of_measurement"] == "rows" and rows["state_class"] == "total_increasing"
+    assert rows["name"] == "production" and "device_class" not in rows
+    # A piece's label (Wh per piece) is an event, not a meter.
+    assert hass.configs("homeassistant", "w1", "Wind 1", "m", "piece", {"used_wh": 2.0}) == []
 
 
 # --- status and the last will ---
@@ -276,12 +294,13 @@ def test_bad_network_settings_are_an_event_that_hides_the_secrets(make_board, ne
     assert not b.send("net")["ok"]
 
 
-def test_without_the_journal_there_is_no_telemetry_over_mqtt_and_the_board_says_why(made, mosquitto):
+def test_a_network_config_turns_the_journal_on_so_records_go_over_mqtt(made, mosquitto):
+    # The machine config does not ask for a journal (off by default): net.json is enough.
     b = board(made, mosquitto.url, machine={"machine": "axis", "report_s": 1})
     until(b, lambda: net(b)["connected"])
-    assert "the journal is off" in b.lines("net_error")[0]["error"]
-    b.advance(5)
-    assert net(b)["sent"] == 0 and b.telemetry()  # still on the serial line
+    assert not b.lines("net_error")
+    until(b, lambda: net(b)["acked"] >= 3)
+    assert b.send("status")["journal"]["cursor"] >= 3 and b.telemetry()  # and on the serial line
 
 
 def test_a_board_without_wifi_says_so(make_board):

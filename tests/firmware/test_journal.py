@@ -320,10 +320,12 @@ def test_telemetry_goes_into_the_journal_and_out_with_its_seq(make_board):
     b = make_board(machine={"machine": "axis", "report_s": 5, "journal": True})
     b.advance(30)
     tele = b.telemetry()
-    assert [t["seq"] for t in tele] == [1, 2, 3, 4, 5, 6]
+    assert [t["seq"] for t in tele] == [1, 2, 3, 4, 5, 6, 7]
+    # the production total goes out with the first status, and again only when it moves
+    assert [t["tele"] for t in tele] == ["status", "production"] + ["status"] * 5
     st = b.send("status")
     assert st["boots"] == 1
-    assert st["journal"]["newest"] == 6 and st["journal"]["unsent"] == 6
+    assert st["journal"]["newest"] == 7 and st["journal"]["unsent"] == 7
     assert st["journal"]["capacity"] == 32 * KB  # journal_kb's default
     # what went out on the link is what is on flash, field for field
     w = b.world
@@ -340,7 +342,7 @@ def test_boots_are_counted_from_the_journal_and_the_sequence_continues(make_boar
     b.reset()
     b.advance(5)
     ev = b.lines("boot")[-1]
-    assert ev["boots"] == 2 and ev["seq"] == 3  # the boot record, after status 1 and 2
+    assert ev["boots"] == 2 and ev["seq"] == 4  # the boot record, after status, production, status
     b.send("reset")
     b.advance(5)
     assert b.send("status")["boots"] == 3
@@ -351,7 +353,7 @@ def test_boots_are_counted_from_the_journal_and_the_sequence_continues(make_boar
 def test_the_journal_can_be_turned_off(make_board):
     b = make_board(machine={"machine": "axis", "report_s": 5, "journal": False})
     b.advance(12)
-    assert [t["seq"] for t in b.telemetry()] == [1, 2]
+    assert [t["seq"] for t in b.telemetry()] == [1, 2, 3]  # status, production, status
     st = b.send("status")
     assert st["boots"] is None and "journal" not in st
     assert not (b.root / "journal").exists()
@@ -372,13 +374,14 @@ def test_the_journal_in_the_micropython_vm_fits_the_heap(record_property):
     with WasmBoard(board="pico", machine={"machine": "axis", "report_s": 1, "journal": True}, seed=1) as b:
         b.advance(120)
         st = b.send("status")
-        assert st["journal"]["records"] == 120 and st["journal"]["torn"] == 0
+        assert st["journal"]["records"] == 121 and st["journal"]["torn"] == 0
         b.reset()
         b.advance(3)
         ev = b.lines("boot")[-1]
-        assert ev["boots"] == 2 and ev["seq"] == 121
+        assert ev["boots"] == 2 and ev["seq"] == 122
         tele = b.telemetry()
-        assert [t["seq"] for t in tele] == list(range(1, 121)) + [122, 123, 124]
+        # after the reset: status, the production total (restored from the journal), status...
+        assert [t["seq"] for t in tele] == list(range(1, 122)) + [123, 124, 125, 126]
         m = b.mem()
         record_property("journal_heap", json.dumps(m))
         print("journal in the MicroPython VM: firmware boot %.1f KB, now %.1f KB, peak %.1f KB"

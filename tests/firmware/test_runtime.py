@@ -68,6 +68,7 @@ def test_missing_config_file_is_named(make_board, tmp_path):
 
 def test_telemetry_every_report_interval(board):
     board.advance(60)
-    tele = board.telemetry()
-    assert [t["seq"] for t in tele] == [1, 2, 3, 4, 5, 6]
+    assert [t["seq"] for t in board.telemetry()] == [1, 2, 3, 4, 5, 6, 7]
+    tele = board.telemetry("status")
+    assert [t["seq"] for t in tele] == [1, 3, 4, 5, 6, 7]  # 2: the production total, once
     assert all(4.9 < t["vsupply"] < 5.1 for t in tele)

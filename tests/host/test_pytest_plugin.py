@@ -32,7 +32,7 @@ def test_homes_and_reports(sim_board):
     b = sim_board(seed=1)
     assert b.call("home")["pos"] == 0.0
     b.advance(30)
-    assert [t["seq"] for t in b.telemetry()] == [1, 2, 3]
+    assert [t["seq"] for t in b.telemetry("status")] == [1, 3, 4]  # 2: the production total
     assert b.exec("import os\\nprint(sorted(os.listdir('config')))").strip() == \\
         "['board.json', 'machine.json']"
 

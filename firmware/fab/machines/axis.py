@@ -80,6 +80,9 @@ class Machine:
         s["job_moves"] = self.job_moves
         return s
 
+    def production(self):
+        return {"units": self.job_moves, "unit": "moves"}
+
     def stop(self):
         return self.axis.estop("stop command")
 

@@ -288,6 +288,9 @@ class Machine:
             self.yarn.report(out)
         return out
 
+    def production(self):
+        return {"units": self.sel.total_rows, "unit": "rows"}
+
     def stop(self):
         was = "knitting" if self.sel.active else "idle"
         self.sel.stop()

@@ -165,6 +165,9 @@ class Machine:
         s["seguin"] = self.cfg["seguin"]
         return s
 
+    def production(self):
+        return {"units": self.loom.made, "unit": "picks"}
+
     def stop(self):
         was = self.loom.shed
         self.loom.drop()

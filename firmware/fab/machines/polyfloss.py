@@ -356,6 +356,14 @@ class Machine:
         s.update(d.status())
         return s
 
+    def production(self):
+        return {"units": round(self.scale.produced, 2), "unit": "g"}
+
+    def energy(self):
+        h, d = self.heater, self.drum
+        return {"used_wh": round(h.wh() + d.wh, 3),
+                "power_w": round(h.watts * h.duty + d.watts * d.drive, 1)}
+
     def stop(self):
         was = self.mode + (", spin" if self.drum.target > 0 else "")
         self._all_off()

@@ -73,6 +73,8 @@ class _Rate:
 
 
 class Machine:
+    RECORDS = ("piece",)  # a piece's label is kept in the journal and sent over MQTT
+
     def __init__(self, cfg, pins, board):
         from fab import hal
         from fab.drivers.pulses import Pulses
@@ -99,8 +101,8 @@ class Machine:
         self.anemo = Pulses(hal.inp(pins["anemometer"], True))
         self.rotor = Pulses(hal.inp(pins["rotor"], True), c["rotor_pulses"])
         self.rowp = Pulses(hal.inp(pins["row"], True), c["row_pulses"])
-        self.energy = Energy(c)
-        self.policy = Policy(self.energy, c, c["min_duty"])
+        self.meter = Energy(c)
+        self.policy = Policy(self.meter, c, c["min_duty"])
         self.monitors = Monitors(c, hal.i2c(bus))
         self.sensor_error = ""
         now = time.ticks_ms()
@@ -161,8 +163,8 @@ class Machine:
         return {"brake": self.braked, "why": self.brake_why}
 
     def _soc(self, args):
-        self.energy.set_soc(args["value"])
-        return {"soc": self.energy.soc}
+        self.meter.set_soc(args["value"])
+        return {"soc": self.meter.soc}
 
     # --- the sampling loop ---
 
@@ -194,7 +196,7 @@ class Machine:
         self._piece_step(dt)
 
     def _sample_energy(self, dt):
-        m, e = self.monitors, self.energy
+        m, e = self.monitors, self.meter
         ok = m.read()
         if m.error != self.sensor_error:
             self.sensor_error = m.error
@@ -255,7 +257,7 @@ class Machine:
             self.motor.duty_u16(int(duty * 65535))
             if (duty > 0) != (was > 0):
                 self.emit({"event": "motor", "on": duty > 0, "why": why,
-                           "soc": round(self.energy.soc, 4), "rows": self.rows})
+                           "soc": round(self.meter.soc, 4), "rows": self.rows})
 
     def _motor_step(self):
         s = self.policy.speed(self.cfg["motor_w"])  # asked even when idle: status shows it
@@ -271,7 +273,7 @@ class Machine:
     # --- pieces ---
 
     def _piece_start(self, rows):
-        e = self.energy
+        e = self.meter
         self._p_rows = rows
         self._p_s = self._p_wind = self._p_windy = 0.0
         self._p_wh = e.harvested_wh
@@ -287,7 +289,7 @@ class Machine:
         if self.rows - self._p_rows < n:
             return
         # The label: how long the piece took and the wind it took.
-        e = self.energy
+        e = self.meter
         hw = e.harvested_wh - self._p_wh
         uw = e.used_wh - self._p_used
         self.pieces += 1
@@ -302,18 +304,34 @@ class Machine:
     # --- the runtime's interface ---
 
     def status(self):
-        s = self.energy.status()
+        s = self.meter.status()
         rows = self.rows
         s.update({"mode": self.cfg["mode"], "wind": round(self.wind, 2), "rpm": round(self.rpm, 1),
                   "brake": self.braked, "brake_why": self.brake_why, "rows": rows,
                   "pieces": self.pieces, "piece_rows": rows - self._p_rows,
                   "sensor_error": self.sensor_error,
-                  "wh_per_row": round(self.energy.harvested_wh / rows, 4) if rows else None,
-                  "used_wh_per_row": round(self.energy.used_wh / rows, 4) if rows else None})
+                  "wh_per_row": round(self.meter.harvested_wh / rows, 4) if rows else None,
+                  "used_wh_per_row": round(self.meter.used_wh / rows, 4) if rows else None})
         if not self.direct:
             s.update({"running": self.running, "duty": round(self.duty, 3),
                       "policy": self.policy.why, "budget_w": round(self.policy.budget_w(), 2)})
         return s
+
+    def production(self):
+        return {"units": self.rows, "unit": "rows"}
+
+    def energy(self):
+        e = self.meter
+        return {"harvested_wh": round(e.harvested_wh, 3), "used_wh": round(e.used_wh, 3),
+                "bat_in_wh": round(e.bat_in_wh, 3), "bat_out_wh": round(e.bat_out_wh, 3),
+                "soc": round(e.soc, 4), "power_w": round(e.load_w, 2),
+                "harvest_w": round(e.gen_w, 2)}
+
+    def resume(self, kind, rec):
+        # The battery did not change while the board was off (much): better than soc_start.
+        soc = rec.get("soc") if kind == "energy" else None
+        if isinstance(soc, float) and 0.0 <= soc <= 1.0:
+            self.meter.set_soc(soc)
 
     def stop(self):
         """The e-stop: motor off, rotor braked, and both stay so until `brake on=false`."""

@@ -1,0 +1,114 @@
+# Telemetry records: what a board reports every report_s (status, production, energy) and the
+# machine events worth keeping (a wind rig's pieces), each with a seq, committed to the journal
+# before it goes out (USB as a JSON line, MQTT from the journal, see fab.uplink).
+#
+# Totals since the board's first boot: a machine counts since this boot (its counters start at 0
+# with it: production() and energy() give units and Wh); the journal's last production and
+# energy records are the base that those counts add to. So a reset or a power cut loses at most
+# what was counted since the last record (one report_s), and flash sees one appended record per
+# report, never a counter file rewritten in place (wear). Without a journal they count from boot.
+from fab import VERSION
+
+_KINDS = ("production", "energy")
+
+
+def _summed(field):
+    return field == "units" or field.endswith("_wh")
+
+
+class Tele:
+    def __init__(self, rt):
+        self.rt = rt
+        self.journal = None  # fab.journal.Journal when on
+        self.error = ""
+        self.seq = 0  # the seq without a journal: counted from boot
+        self.boots = None  # restored from the journal; None without one
+        self.base = {}  # kind -> the journal's last record of it, from before this boot
+        self.sent = {}  # kind -> the last record reported: an unchanged total is not repeated
+        self.events = ()  # machine events kept as records (the machine's RECORDS)
+
+    def open(self, ev, kb):
+        """Open the journal and restore the boot counter and the totals from it. An empty
+        journal is a first boot and gets no boot record, so that a new board's first status
+        record is seq 1; later boots' records go out with the boot event."""
+        from fab.journal import Journal
+        try:
+            j = Journal(segments=max(2, kb // 4))  # 4 KB segments: LittleFS blocks
+            boots = 0
+            for kind in ("boot", "status"):
+                r = j.last(kind)
+                if r and isinstance(r.get("boots"), int) and r["boots"] > boots:
+                    boots = r["boots"]
+            for kind in _KINDS:
+                r = j.last(kind)
+                if r:
+                    self.base[kind] = r
+            self.journal = j
+            self.boots = ev["boots"] = boots + 1
+            if j.next_seq > 1:
+                ev["seq"] = j.append("boot", {"boots": self.boots, "firmware": VERSION,
+                                              "reset_cause": ev["reset_cause"]})
+        except (OSError, ValueError) as e:
+            self.error = "journal: %s" % e  # telemetry still goes out on the link
+
+    def attach(self, machine):
+        """The machine's counters and event records; it may take back what it keeps besides
+        counts (the wind rig its battery's state of charge) with resume(kind, record)."""
+        self.events = getattr(machine, "RECORDS", ())
+        resume = getattr(machine, "resume", None)
+        if resume is not None:
+            for kind in self.base:
+                resume(kind, self.base[kind])
+
+    def record(self, kind, rec):
+        """Commit one record; its seq (None when the flash failed: it still goes out on USB)."""
+        j = self.journal
+        if j is None:
+            self.seq += 1
+            return self.seq
+        try:
+            return j.append(kind, rec)
+        except (OSError, ValueError) as e:
+            self.error = "journal: %s" % e
+            return None
+
+    def totals(self, machine):
+        """[(kind, record)] of the machine's production and energy totals that changed."""
+        out = []
+        for kind in _KINDS:
+            f = getattr(machine, kind, None)
+            if f is None:
+                continue
+            rec = f()
+            base = self.base.get(kind)
+            # A base in another unit is another machine's (the board was re-configured).
+            if base is not None and base.get("unit") == rec.get("unit"):
+                for k in rec:
+                    b = base.get(k)
+                    if _summed(k) and isinstance(b, (int, float)) and not isinstance(b, bool):
+                        rec[k] = round(rec[k] + b, 4)
+            if rec != self.sent.get(kind):
+                self.sent[kind] = dict(rec)  # rec itself gets seq and tele on its way out
+                out.append((kind, rec))
+        return out
+
+    def report(self, status):
+        """The records of one report_s: the status, then the totals that moved."""
+        rt = self.rt
+        status.pop("journal", None)
+        self._out("status", status)
+        if rt.machine is not None:
+            for kind, rec in self.totals(rt.machine):
+                self._out(kind, rec)
+
+    def _out(self, kind, rec):
+        rec["seq"] = self.record(kind, rec)
+        rec["tele"] = kind
+        self.rt.emit(rec)
+
+    def status(self, out):
+        out["boots"] = self.boots
+        if self.journal:
+            out["journal"] = self.journal.status()
+        if self.error:
+            out["journal_error"] = self.error
