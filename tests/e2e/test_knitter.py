@@ -2,10 +2,13 @@
 the simulated board as it asks for them, a simulated knitter pushes the carriage, and the bed
 model records which needles the solenoids really selected as the carriage passed them."""
 import re
-import shutil
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine_pages  # noqa: E402  (beside this file)
 
 pytest.importorskip("PIL", reason="Pillow reads the pattern images (pip install pillow)")
 from PIL import Image, ImageDraw  # noqa: E402
@@ -523,8 +526,8 @@ def test_an_esp32_pin_without_pull_up_or_a_strapping_pin_is_refused(pin, words):
 # --- the machine's page says what the code does ---
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "machines" / "knitter.md"
-BOARD_COLUMNS = (("pico", 1, "GP"), ("pico_w", 1, "GP"), ("esp32_devkitc", 2, "GPIO"),
-                 ("esp32s3_devkitc", 3, "GPIO"))
+BOARD_COLUMNS = [(name, col, "GP" if col == 1 else "GPIO")
+                 for name, col in machine_pages.BOARD_COLUMNS]
 
 
 def test_the_page_lists_every_config_key_command_and_event(make_board):
@@ -532,19 +535,21 @@ def test_the_page_lists_every_config_key_command_and_event(make_board):
     from microfab import config  # noqa: F401  puts the firmware's `fab` package on sys.path
     from fab.machines import knitter as fw
 
-    for field in fw.SCHEMA:
-        assert "`%s`" % field[0] in page, field[0]
-    for role in fw.PINS:
-        assert "`%s`" % role in page and "| %s |" % role in page, role
-    b = knitter(make_board)
-    table = b.send("hello")["commands"]
-    for name in ("knit_start", "row", "solenoids"):
-        assert "`%s`" % name in page
-        for arg in table[name]:
-            assert "`%s`" % arg in page, (name, arg)
-    for ev in ("need_row", "carriage", "row_done", "row_incomplete", "no_row", "knit_done",
-               "overheat", "position_corrected", "knit_stopped"):
-        assert "| `%s` |" % ev in page, ev
+    assert machine_pages.unnamed(page, [f[0] for f in fw.SCHEMA] + list(fw.PINS)) == []
+    assert machine_pages.unnamed(page, fw.PINS, "| %s |") == []
+    table = knitter(make_board).send("hello")["commands"]
+    assert machine_pages.unnamed_commands(page, table, ("knit_start", "row", "solenoids")) == []
+    assert machine_pages.unnamed(page, ("need_row", "carriage", "row_done", "row_incomplete",
+                                        "no_row", "knit_done", "overheat", "position_corrected",
+                                        "knit_stopped"), "| `%s` |") == []
+
+
+def page_pin(page, role, col, prefix):
+    """The pin of `role` in the page's wiring table, in the board column `col` (GP10 -> 10)."""
+    row = next(line for line in page.splitlines() if line.startswith("| %s " % role))
+    cell = row.split("|")[col + 1].strip()
+    assert cell.startswith(prefix), (role, cell)
+    return int(cell[len(prefix):].split()[0])
 
 
 @pytest.mark.parametrize("name,col,prefix", BOARD_COLUMNS)
@@ -553,21 +558,12 @@ def test_the_wiring_table_is_valid_on_every_board(make_board, name, col, prefix)
     from microfab import config
 
     page = DOC.read_text()
-    pins = {}
-    for role in PINS:
-        row = next(line for line in page.splitlines() if line.startswith("| %s |" % role))
-        cell = row.split("|")[col + 1].strip()
-        assert cell.startswith(prefix), (role, cell)
-        pins[role] = int(cell[len(prefix):].split()[0])
+    pins = {role: page_pin(page, role, col, prefix) for role in PINS}
     board = microfab_boards.load(name)
     # the host's check, with the firmware's metadata imported on CPython: pins the chip has,
     # no clash with the board's own roles and buses
     assert config.check(board, {"machine": "knitter", "pins": pins})["pins"] == pins
-    taken = set(board["pins"].values())
-    for bus in board["buses"].values():
-        taken |= {v for k, v in bus.items() if k in ("sda", "scl", "sck", "mosi", "miso", "cs",
-                                                     "tx", "rx")}
-    assert not taken & set(pins.values())
+    assert not machine_pages.taken(board) & set(pins.values())
     assert {pins["eol_left"], pins["eol_right"]} <= set(board["adc_pins"])
     for row_name, key in (("SDA", "sda"), ("SCL", "scl")):
         row = next(line for line in page.splitlines() if row_name + " (i2c0)" in line)
@@ -576,15 +572,6 @@ def test_the_wiring_table_is_valid_on_every_board(make_board, name, col, prefix)
     assert b.send("hello")["state"] == "ready"  # the sensor pins are ADC pins there too
     b.advance(b.hw.models["carriage"].push(1, SPEED) + 0.1)
     assert b.send("status")["position"] == b.hw.models["carriage"].park_right
-
-
-def test_the_pages_simulator_sample_runs(tmp_path, monkeypatch, motif):
-    sample = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S).group(1)
-    shutil.copy(motif, tmp_path / "motif.png")
-    monkeypatch.chdir(tmp_path)
-    out = []
-    exec(compile(sample, "knitter.md", "exec"), {"print": out.append})
-    assert out == [12]
 
 
 def test_the_page_documents_the_yarn_switch(make_board):
@@ -606,14 +593,8 @@ def test_the_yarn_switch_wiring_line_is_valid_on_every_board(make_board, name, c
     from microfab import config
 
     page = DOC.read_text()
-    pins = {}
-    for role in PINS:
-        row = next(line for line in page.splitlines() if line.startswith("| %s |" % role))
-        pins[role] = int(row.split("|")[col + 1].strip()[len(prefix):].split()[0])
-    row = next(line for line in page.splitlines() if line.startswith("| yarn_break "))
-    cell = row.split("|")[col + 1].strip()
-    assert cell.startswith(prefix), cell
-    yp = int(cell[len(prefix):])
+    pins = {role: page_pin(page, role, col, prefix) for role in PINS}
+    yp = page_pin(page, "yarn_break", col, prefix)
     mc = {"machine": "knitter", "pins": pins, "yarn_break_pin": yp}
     assert config.check(microfab_boards.load(name), mc)["machine"]["yarn_break_pin"] == yp
     b = make_board(board=name, machine=mc)

@@ -1,9 +1,13 @@
 """The dobby loom end to end: a WIF draft read on the host, sent over the JSON link, woven by
 pressing the simulated pedal; the shafts the model really raised are compared with the plan."""
 import json
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine_pages  # noqa: E402  (beside this file)
 
 from microfab.patterns import weave
 
@@ -292,12 +296,11 @@ def test_documented_wiring_is_valid_on_each_board(name):
         loom.check(m, b, pins)
 
 
-def test_docs_sample_runs():
+def test_the_pages_config_is_valid_on_a_pico():
+    # the page's python sample runs in tests/docs/test_samples.py; this is its config block
     import re
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "machines" / "loom.md").read_text()
-    sample = re.search(r"```python\n(.*?)```", page, re.S).group(1)
-    exec(compile(sample, "loom.md", "exec"), {})
     cfg = json.loads(re.search(r"```json\n(.*?)```", page, re.S).group(1))
     from fab.config import configure
     from fab.machines import loom
@@ -313,12 +316,9 @@ def test_docs_list_every_key_command_and_board(board, make_board):
     from fab.machines import loom
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "machines" / "loom.md").read_text()
-    for field in loom.SCHEMA:
-        assert "`%s`" % field[0] in page, field[0]
+    assert machine_pages.unnamed(page, [f[0] for f in loom.SCHEMA]) == []
     table = loom_board(make_board).send("hello")["commands"]
-    for name in ("pattern", "picks", "goto", "direction", "pedal", "rest"):
-        assert "`%s`" % name in page, name
-        for arg in table[name]:
-            assert "`%s`" % arg in page, (name, arg)
-    for title in ("Pico", "Pico W", "ESP32-DevKitC", "ESP32-S3-DevKitC-1"):
-        assert title in page
+    assert machine_pages.unnamed_commands(page, table, ("pattern", "picks", "goto", "direction",
+                                                        "pedal", "rest")) == []
+    assert machine_pages.unnamed(page, ("Pico", "Pico W", "ESP32-DevKitC", "ESP32-S3-DevKitC-1"),
+                                 "%s") == []

@@ -5,9 +5,13 @@ counts grams and kWh/kg as the model made and used them.
 
 Run with -s to see the heat-up and production figures."""
 import re
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine_pages  # noqa: E402  (beside this file)
 
 # Pico: free pins for the machine's roles (docs/machines/polyfloss.md); step/dir/enable for the
 # feed stepper and spi0 (CS GP17) for the thermocouple come from the board file.
@@ -477,19 +481,15 @@ def test_docs_name_every_key_role_command_and_argument(make_board):
     from fab.machines import polyfloss
 
     page = DOC.read_text()
-    for field in polyfloss.SCHEMA:
-        assert "| `%s` |" % field[0] in page, field[0]
-    for role in polyfloss.PINS:
-        assert "`%s`" % role in page, role
+    assert machine_pages.unnamed(page, [f[0] for f in polyfloss.SCHEMA], "| `%s` |") == []
+    assert machine_pages.unnamed(page, polyfloss.PINS) == []
     table = floss(make_board).send("hello")["commands"]
-    for name in ("heat", "stop-heat", "spin", "feed", "autotune", "tare", "clear"):
-        assert "| `%s` |" % name in page and name in table
-        for arg in table[name]:
-            assert "`%s`" % arg in page, (name, arg)
+    assert machine_pages.unnamed_commands(page, table, ("heat", "stop-heat", "spin", "feed",
+                                                        "autotune", "tare", "clear"),
+                                          "| `%s` |") == []
 
 
-@pytest.mark.parametrize("name, col", [("pico", 1), ("pico_w", 1), ("esp32_devkitc", 2),
-                                       ("esp32s3_devkitc", 3)])
+@pytest.mark.parametrize("name, col", machine_pages.BOARD_COLUMNS)
 def test_docs_wiring_is_valid_on_every_board(name, col):
     import microfab_boards
     from microfab import config
@@ -502,11 +502,8 @@ def test_docs_wiring_is_valid_on_every_board(name, col):
     pins = {role: int(re.search(r"(\d+)", rows[role]).group(1)) for role in PINS}
     board = microfab_boards.load(name)
     cfg = config.check(board, {"machine": "polyfloss", "pins": pins})  # valid, no two alike
-    taken = set(board["pins"].values())
-    for bus in board["buses"].values():
-        taken |= {v for k, v in bus.items() if k in ("sda", "scl", "sck", "mosi", "miso", "cs",
-                                                       "tx", "rx")}
-    assert not taken & set(pins.values()), (name, taken & set(pins.values()))
+    clash = machine_pages.taken(board) & set(pins.values())
+    assert not clash, (name, clash)
     # The rows for what the board file wires say what the board file says.
     spi = board["buses"]["spi0"]
     assert [int(x) for x in re.findall(r"(\d+)", rows["thermocouple"])] == \

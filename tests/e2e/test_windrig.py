@@ -4,43 +4,68 @@ interlocks and faults one by one (gusts, a broken anemometer, a flat battery, a 
 monitor), calibration from a wind record, commands and config errors."""
 import csv
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 import microfab_boards
+import microfab_sim.board
 from microfab import config
 from microfab_sim.board import SimBoard
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine_pages  # noqa: E402  (beside this file)
 
 ROOT = Path(__file__).resolve().parents[2]
 PINS = {"anemometer": 6, "rotor": 7, "row": 10, "brake": 11, "motor": 12}
 BASE = {"machine": "windrig", "pins": PINS, "anemometer_factor": 2.0, "report_s": 60}
 DAY = 24 * 3600
-GUST_AT = 10 * 3600  # an injected 19 m/s gust of two minutes, whatever the day's own wind does
+GUST_AT = 10 * 3600  # an injected 19 m/s gust of two minutes (the docs sample's)
 
 
-def windy_day(mode, seed):
-    cfg = dict(BASE, mode=mode, soc_start=0.5)
-    model = {"wind": {"k": 2.0, "c": 6.0, "record": True}, "battery": {"soc": 0.5}}
-    b = SimBoard(board="pico", machine=cfg, model=model, seed=seed)
-    if mode == "buffered":
-        assert b.send("run")["ok"]
-    b.advance(GUST_AT)
-    b.hw.windrig.wind.gust(19.0, 120)
-    b.advance(DAY - GUST_AT)
-    return b
+class KeptBoard(SimBoard):
+    """The docs sample's board, recording the wind and left open after its `with` block for the
+    tests to look into (the fixture closes it)."""
+
+    def __init__(self, *args, model=None, **kw):
+        model = dict(model or {})
+        model["wind"] = dict(model.get("wind", {}), record=True)
+        super().__init__(*args, model=model, **kw)
+
+    def __exit__(self, *exc):
+        return None
 
 
 @pytest.fixture(scope="module")
 def buffered_day():
-    b = windy_day("buffered", 5)
+    """The windrig page's ```python sample, run as printed: a buffered day from half charge with
+    a two-minute 19 m/s gust at GUST_AT. tests/docs/test_samples.py leaves that page to this
+    fixture (RUN_BY), so the day is simulated once for both."""
+    page = ROOT / "docs" / "machines" / "windrig.md"
+    text = page.read_text()
+    m = re.search(r"^```python\n(.*?)^```", text, re.S | re.M)
+    code = "\n" * text[:m.start(1)].count("\n") + m.group(1)  # failures point into the page
+    ns = {"print": lambda *a, **k: None}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(microfab_sim.board, "SimBoard", KeptBoard)
+        exec(compile(code, str(page), "exec"), ns)
+    b = ns["b"]
+    assert isinstance(b, KeptBoard) and b.now == pytest.approx(DAY)
+    st = b.send("status")
+    assert st["mode"] == "buffered" and st["running"]  # the sample's `run` was taken
     yield b
     b.close()
 
 
 @pytest.fixture(scope="module")
 def direct_day():
-    b = windy_day("direct", 4)
+    cfg = dict(BASE, mode="direct", soc_start=0.5)
+    model = {"wind": {"k": 2.0, "c": 6.0, "record": True}, "battery": {"soc": 0.5}}
+    b = SimBoard(board="pico", machine=cfg, model=model, seed=4)
+    b.advance(GUST_AT)
+    b.hw.windrig.wind.gust(19.0, 120)
+    b.advance(DAY - GUST_AT)
     yield b
     b.close()
 
@@ -420,20 +445,13 @@ def test_docs_name_every_key_and_command():
     from fab.machines import windrig
 
     page = doc()
-    for field in windrig.SCHEMA:
-        assert "`%s`" % field[0] in page, field[0]
-    for role in windrig.PINS:
-        assert "`%s`" % role in page, role
+    assert machine_pages.unnamed(page, [f[0] for f in windrig.SCHEMA] + list(windrig.PINS)) == []
     with SimBoard(board="pico", machine=BASE, model={"wind": {"replay": [[0, 5.0]]}}) as b:
         table = b.send("hello")["commands"]
-    for name in ("run", "pause", "brake", "soc"):
-        assert "`%s`" % name in page and name in table
-        for arg in table[name]:
-            assert "`%s`" % arg in page, (name, arg)
+    assert machine_pages.unnamed_commands(page, table, ("run", "pause", "brake", "soc")) == []
 
 
-@pytest.mark.parametrize("name, col", [("pico", 1), ("pico_w", 1), ("esp32_devkitc", 2),
-                                       ("esp32s3_devkitc", 3)])
+@pytest.mark.parametrize("name, col", machine_pages.BOARD_COLUMNS)
 def test_docs_wiring_is_valid_on_every_board(name, col):
     from fab.machines import windrig
 
@@ -446,8 +464,5 @@ def test_docs_wiring_is_valid_on_every_board(name, col):
     board = microfab_boards.load(name)
     cfg = config.check(board, dict(BASE, pins=pins))  # valid pins, no two roles on one
     assert cfg["pins"] == pins
-    taken = set(board["pins"].values())
-    for bus in board["buses"].values():
-        taken |= {v for k, v in bus.items() if k in ("sda", "scl", "sck", "mosi", "miso", "cs",
-                                                       "tx", "rx")}
-    assert not taken & set(pins.values()), (name, taken & set(pins.values()))
+    clash = machine_pages.taken(board) & set(pins.values())
+    assert not clash, (name, clash)
