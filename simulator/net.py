@@ -70,18 +70,22 @@ class Net:
 
     # --- what vasyncio calls ---
 
-    def connect(self, host, port):
+    def connect(self, host, port, udp=False):
         if not self.link_up:
             raise _oserror(errno.EHOSTUNREACH)
-        addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
-        s = socket.socket(addr[0], socket.SOCK_STREAM)
+        kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+        addr = socket.getaddrinfo(host, port, 0, kind)[0]
+        s = socket.socket(addr[0], kind)
         s.setblocking(False)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not udp:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         rc = s.connect_ex(addr[4])
         if rc not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
             s.close()
             raise _oserror(rc)
         h = _Sock(s, addr[4])
+        if udp:
+            h.state = OPEN  # a datagram socket is "connected" at once: only its peer is set
         self.socks.append(h)
         self.awaiting, self.heard = True, False  # a SYN is out: loopback answers at once
         return h
@@ -288,6 +292,9 @@ def write_net(root, mqtt: str, device_id: str | None = None, ssid: str = "microf
         except ValueError:
             net = {}
     net.update({"wifi_ssid": net.get("wifi_ssid", ssid), "mqtt": mqtt})
+    # A simulated board's clock is virtual and deterministic (2026-01-01 at power-on): no time
+    # server unless one is asked for (tests run their own on loopback).
+    net.setdefault("ntp", "")
     if device_id:
         net["device_id"] = device_id
     if key:

@@ -4,6 +4,7 @@
 # `machine` module, the clock and the filesystem root underneath this file.
 import gc
 import sys
+import time
 
 import asyncio
 import machine
@@ -209,3 +210,26 @@ def resolve(host, port):
     addr = socket.getaddrinfo(host, port)[0][-1]
     # ("192.168.1.2", 1883) on current ports; an old port's packed sockaddr: keep the name
     return addr[0] if isinstance(addr, tuple) else host
+
+
+async def udp(host, port):
+    """A UDP socket connected to (host, port) as an asyncio stream: write() + drain() send a
+    datagram, read(n) waits for one. `host` is an address (resolve() it first)."""
+    op = getattr(asyncio, "open_datagram", None)  # the simulator's: through its network hook
+    if op is not None:
+        return await op(host, port)
+    import socket  # type: ignore[import-not-found,unused-ignore]
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    s.connect(socket.getaddrinfo(host, port)[0][-1])
+    return asyncio.StreamReader(s)  # MicroPython's one Stream class reads and writes
+
+
+def set_time(unix):
+    """Set the real-time clock to Unix seconds; time.time() then counts from there."""
+    t = int(unix)
+    if time.gmtime(0)[0] == 2000:  # the ports that count from 2000 (older ESP32 builds)
+        t -= 946684800
+    tm = time.gmtime(t)
+    machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))

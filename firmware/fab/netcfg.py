@@ -19,6 +19,7 @@ SCHEMA = (
     ("keepalive_s", "i", 30, 10, 600, "s"),
     ("discovery", "b", True, None, None),  # Home Assistant MQTT discovery configs
     ("discovery_prefix", "s", "homeassistant", None, None),
+    ("ntp", "s", "pool.ntp.org", None, None),  # host[:port] that sets the clock (fab.clock); ""
 )
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
@@ -45,7 +46,20 @@ def parse(data, uid=""):
     if not cfg["discovery_prefix"] or [c for c in cfg["discovery_prefix"] if c in "+#"]:
         raise ConfigError("%s: 'discovery_prefix' must be a topic level without + or #, like "
                           "'homeassistant'" % WHERE)
+    cfg["ntp_server"] = parse_ntp(cfg["ntp"])
     return cfg
+
+
+def parse_ntp(text):
+    """'host[:port]' -> (host, port); '' -> None (the clock is not set over the network)."""
+    if not text:
+        return None
+    host, _, port = text.partition(":")
+    if not host or "/" in host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise ConfigError("%s: 'ntp' must be a time server's name or address with an optional "
+                          ":port, like pool.ntp.org or 192.168.1.2:123, or \"\" for none; got "
+                          "'%s'" % (WHERE, text[:64]))
+    return host, int(port) if port else 123
 
 
 def parse_url(url):

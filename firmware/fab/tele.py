@@ -23,6 +23,7 @@ class Tele:
         self.error = ""
         self.seq = 0  # the seq without a journal: counted from boot
         self.boots = None  # restored from the journal; None without one
+        self.boot_seq = 1  # the seq of this boot's first record
         self.base = {}  # kind -> the journal's last record of it, from before this boot
         self.sent = {}  # kind -> the last record reported: an unchanged total is not repeated
         self.events = ()  # machine events kept as records (the machine's RECORDS)
@@ -44,6 +45,7 @@ class Tele:
                 if r:
                     self.base[kind] = r
             self.journal = j
+            self.boot_seq = j.next_seq
             self.boots = ev["boots"] = boots + 1
             if j.next_seq > 1:
                 ev["seq"] = j.append("boot", {"boots": self.boots, "firmware": VERSION,

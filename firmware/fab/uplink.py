@@ -30,6 +30,8 @@ def start(rt, data):
         return None
     rt.uplink = up
     asyncio.create_task(rt.guard("uplink", up.run, True))
+    if up.clock is not None:
+        asyncio.create_task(rt.guard("clock", lambda: up.clock.run(hal.wifi_up), True))
     return up
 
 
@@ -48,7 +50,13 @@ class Uplink:
         c.will = (self.t_status, json.dumps({"state": "offline", "device": dev}), True)
         c.subs = [(self.t_cmd, 1)]
         c.on_up, c.on_message, c.on_ack, c.on_down = self._up, self._message, self._ack, self._down
-        self.j = rt.journal  # None when the machine config turns the journal off
+        self.clock = None
+        if cfg["ntp_server"]:
+            from fab.clock import Clock
+
+            self.clock = Clock(cfg["ntp_server"])
+            self.clock.first_seq = rt.tele.boot_seq
+        self.j = rt.journal  # None only when the flash refused to open one
         self.after = self.j.cursor if self.j else 0  # the last record handed to the broker
         self.sent_max = self.after  # records up to here went out before: resent with DUP
         self.pids = {}  # pid -> seq
@@ -128,7 +136,9 @@ class Uplink:
                 if self._retire and self.c.up():
                     await self._clear_discovery()
                 room = _WINDOW - len(self.flight)
-                if self.j is not None and self.c.up() and room > 0:
+                clock = self.clock
+                if (self.j is not None and self.c.up() and room > 0
+                        and (clock is None or clock.settled())):
                     gen = self.gen
                     batch = list(self.j.pending(self.after, room))
                     for seq, ts, kind, rec in batch:
@@ -150,6 +160,8 @@ class Uplink:
         msg = {}
         for k in rec:
             msg[k] = rec[k]
+        if self.clock is not None:
+            ts = self.clock.stamp(seq, ts)
         msg["seq"], msg["ts"], msg["kind"] = seq, ts, kind
         if gen != self.gen or not c.up():
             # The connection this batch was read for is gone (_down has rewound to the
@@ -230,6 +242,8 @@ class Uplink:
                "entities": len(self.ha_topics), "retired": self.retired}
         out.update(netcfg.public(self.cfg))
         out.update(hal.wifi_status())
+        if self.clock is not None:
+            out.update(self.clock.status())
         return out
 
     def _retire_cmd(self, args):

@@ -394,6 +394,14 @@ async def open_connection(host, port):
     return s, s
 
 
+async def open_datagram(host, port):
+    """A connected UDP socket as a Stream (read: one datagram). MicroPython's asyncio has no
+    such call: fab.hal makes the socket itself there, and uses this one when it exists."""
+    if _io is None:
+        raise OSError(113, "EHOSTUNREACH")
+    return Stream(_io.connect(host, port, udp=True))
+
+
 def _wake_io(block):
     woke = False
     for t in _io.poll(block):

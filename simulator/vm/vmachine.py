@@ -334,6 +334,18 @@ def StepGen(step, index):
     return board.stepgen(step)
 
 
+class RTC:
+    """The clock time.time() counts from: set by fab.clock after an SNTP answer."""
+
+    def datetime(self, dt=None):
+        if dt is None:
+            t = vclock.gmtime()
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        # (year, month, day, weekday, hours, minutes, seconds, subseconds)
+        unix = vclock.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
+        vclock.epoch = unix - vclock.now // 1000000
+
+
 def unique_id():
     return board.uid
 

@@ -282,6 +282,7 @@ def test_status_is_retained_and_the_last_will_says_offline_when_the_board_vanish
     ({"wifi_ssid": "lab", "mqtt": "mqtt://h", "device_id": "a/b"}, "'device_id' is 'a/b'"),
     ({"wifi_ssid": "lab", "mqtt": "mqtts://h"}, "TLS"),
     ({"mqtt": "mqtt://h"}, "missing 'wifi_ssid'"),
+    ({"wifi_ssid": "lab", "mqtt": "mqtt://h", "ntp": "pool.ntp.org:99999"}, "'ntp' must be"),
 ])
 def test_bad_network_settings_are_an_event_that_hides_the_secrets(make_board, net, words):
     b = make_board(board="pico_w")
