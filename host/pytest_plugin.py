@@ -119,13 +119,40 @@ def pytest_runtest_makereport(item, call):
 # --- fixtures ---
 
 
+class Made(list):
+    """What a factory fixture made for one test, to close after it: make returns made.add(x),
+    the fixture ends with made.close()."""
+
+    def add(self, thing):
+        self.append(thing)
+        return thing
+
+    def close(self):
+        for thing in self:
+            thing.close()
+
+
+def start_broker(required: bool = False):
+    """A private Mosquitto started for a test (microfab.broker.Mosquitto). Without mosquitto on
+    the machine the test is skipped, or fails if `required` (a project whose CI must not pass
+    without the broker)."""
+    from microfab.broker import BrokerError, Mosquitto
+
+    try:
+        return Mosquitto()
+    except BrokerError as e:
+        if required:
+            pytest.fail(str(e), pytrace=False)
+        pytest.skip("mqtt_broker: %s" % e)
+
+
 @pytest.fixture
 def sim_board(request):
     """Factory: sim_board(board="pico", machine="axis", config=None, calib=None, seed=0,
     model=None) -> a running board. A simulated one (microfab_sim.devboard.DevBoard), or with
     --port the real one behind the same interface (BenchBoard)."""
     bench = request.config.stash.get(BENCH, None)
-    made: list = []
+    made = Made()
     request.node.stash[BOARDS] = made
 
     def make(board="pico", machine="axis", config=None, calib=None, seed=0, model=None, **kw):
@@ -136,28 +163,19 @@ def sim_board(request):
         else:
             b = DevBoard(board=board, machine=machine, config=config, calib=calib, seed=seed,
                          model=model, **kw)
-        made.append(b)
-        return b
+        return made.add(b)
 
     yield make
-    for b in made:
-        b.close()
+    made.close()
 
 
 @pytest.fixture
 def mqtt_broker():
     """A Mosquitto of the test's own on a free loopback port (microfab.broker.Mosquitto):
-    .url, .stop(), .restart()."""
-    try:
-        from microfab.broker import BrokerError, Mosquitto
-    except ImportError as e:
-        pytest.skip("mqtt_broker needs microfab.broker (host/broker.py): %s" % e)
-    try:
-        broker = Mosquitto()
-    except BrokerError as e:
-        pytest.skip("mqtt_broker: %s" % e)
-    with broker:
-        yield broker
+    .url, .stop(), .restart(); skipped where mosquitto is not installed."""
+    broker = start_broker()
+    yield broker
+    broker.close()
 
 
 @pytest.fixture

@@ -1,22 +1,15 @@
 import pytest
 
+from microfab.pytest_plugin import Made, start_broker
 from microfab_sim.board import SimBoard
 
 
 @pytest.fixture
 def make_board():
-    """SimBoard factory; every board made is closed after the test."""
-    made = []
-
-    def make(**kw):
-        kw.setdefault("seed", 1)
-        b = SimBoard(**kw)
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
+    """SimBoard factory (seed 1 unless given); every board made is closed after the test."""
+    made = Made()
+    yield lambda **kw: made.add(SimBoard(**dict({"seed": 1}, **kw)))
+    made.close()
 
 
 @pytest.fixture
@@ -70,20 +63,12 @@ def serial_sim(tmp_path):
         sim.stop()
 
 
-def _mosquitto():
-    from microfab.broker import BrokerError, Mosquitto
-
-    try:
-        return Mosquitto()
-    except BrokerError as e:  # a failure, not a skip: CI must not pass without the broker
-        pytest.fail(str(e), pytrace=False)
-
-
 @pytest.fixture
 def mosquitto():
     """A private Mosquitto on a free loopback port (persistence in a temp folder, so
-    `mosquitto.restart()` keeps sessions); `mosquitto.url` is mqtt://127.0.0.1:PORT."""
-    broker = _mosquitto()
+    `mosquitto.restart()` keeps sessions); `mosquitto.url` is mqtt://127.0.0.1:PORT. Without
+    mosquitto installed the test fails, not skips: CI must not pass without the broker."""
+    broker = start_broker(required=True)
     yield broker
     broker.close()
 
@@ -91,7 +76,7 @@ def mosquitto():
 @pytest.fixture(scope="module")
 def mosquitto_module():
     """The same, shared by the tests of one module."""
-    broker = _mosquitto()
+    broker = start_broker(required=True)
     yield broker
     broker.close()
 

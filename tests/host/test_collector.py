@@ -19,6 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from microfab.collector import Collector, CollectorError, parse_broker
+from microfab.pytest_plugin import Made
 from microfab.telemetry import TelemetryError, default_db_path
 
 
@@ -60,16 +61,9 @@ class Board:
 
 @pytest.fixture
 def boards(mosquitto):
-    made = []
-
-    def make(device, clean=True):
-        b = Board(mosquitto.port, device, clean)
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
+    made = Made()
+    yield lambda device, clean=True: made.add(Board(mosquitto.port, device, clean))
+    made.close()
 
 
 @pytest.fixture
