@@ -7,9 +7,14 @@
 # energy records are the base that those counts add to. So a reset or a power cut loses at most
 # what was counted since the last record (one report_s), and flash sees one appended record per
 # report, never a counter file rewritten in place (wear). Without a journal they count from boot.
+import time
+
+from micropython import const
+
 from fab import VERSION
 
 _KINDS = ("production", "energy")
+_TOTALS_MS = const(60000)  # a changed total is recorded at most once a minute: flash wear
 
 
 def _summed(field):
@@ -26,6 +31,7 @@ class Tele:
         self.boot_seq = 1  # the seq of this boot's first record
         self.base = {}  # kind -> the journal's last record of it, from before this boot
         self.sent = {}  # kind -> the last record reported: an unchanged total is not repeated
+        self.when = {}  # kind -> ticks_ms of that record
         self.events = ()  # machine events kept as records (the machine's RECORDS)
 
     def open(self, ev, kb):
@@ -75,11 +81,16 @@ class Tele:
             return None
 
     def totals(self, machine):
-        """[(kind, record)] of the machine's production and energy totals that changed."""
+        """[(kind, record)] of the machine's production and energy totals that changed (and
+        were last recorded a minute ago or more)."""
         out = []
+        now = time.ticks_ms()
         for kind in _KINDS:
             f = getattr(machine, kind, None)
             if f is None:
+                continue
+            t = self.when.get(kind)
+            if t is not None and time.ticks_diff(now, t) < _TOTALS_MS:
                 continue
             rec = f()
             base = self.base.get(kind)
@@ -91,6 +102,7 @@ class Tele:
                         rec[k] = round(rec[k] + b, 4)
             if rec != self.sent.get(kind):
                 self.sent[kind] = dict(rec)  # rec itself gets seq and tele on its way out
+                self.when[kind] = now
                 out.append((kind, rec))
         return out
 

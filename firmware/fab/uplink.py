@@ -257,7 +257,8 @@ class Uplink:
     def _discover_cmd(self, args):
         self.retired = False
         self.announced = []
-        self.rt.tele.sent = {}  # unchanged totals go out again at the next report, announced
+        tele = self.rt.tele
+        tele.sent, tele.when = {}, {}  # the totals go out again at the next report, announced
         self._save_ha()
         return {"retired": False}
 
