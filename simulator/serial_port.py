@@ -244,8 +244,9 @@ def main(argv=None, on_ready=None, prog="python -m microfab_sim.serial_port") ->
     ap = argparse.ArgumentParser(prog=prog,
                                  description="Serve a simulated board on a pseudo-terminal.")
     ap.add_argument("--board", default="pico", help="board file name (default: pico)")
-    ap.add_argument("--machine", default="axis", help="machine the firmware runs, or its config "
-                    "file (.json, with its pins) (default: axis)")
+    ap.add_argument("--machine", default="axis", help="machine the firmware runs, wired as "
+                    "`microfab wiring` shows, or its config file (.json, with its pins) "
+                    "(default: axis)")
     ap.add_argument("--ext", action="append", default=[], metavar="DIR",
                     help="a machine extension folder (repeatable; MICROFAB_EXTENSIONS and "
                          "installed packages are looked at too), see docs/extending.md")
@@ -267,6 +268,8 @@ def main(argv=None, on_ready=None, prog="python -m microfab_sim.serial_port") ->
     a = ap.parse_args(argv)
     try:
         machine, exts = _machine_arg(a.machine, a.ext)
+        if isinstance(machine, str) and not exts:
+            machine = _wired(a.board, machine)
         if a.mqtt:
             check_mqtt_arg(a.board, a.mqtt)
         return serve(a.board, machine, a.seed, a.root, a.link, a.realtime, a.baud, on_ready,
@@ -277,6 +280,17 @@ def main(argv=None, on_ready=None, prog="python -m microfab_sim.serial_port") ->
     except (OSError, ValueError) as e:  # the --machine file, an --ext folder: one line
         print("%s: %s" % (ap.prog, e), file=sys.stderr)
         return 2
+
+
+def _wired(board: str, machine: str):
+    """A machine named without a config gets the documented wiring of `microfab wiring`: a wind
+    rig or a loom boots working, not with 'pin ... is not wired'."""
+    from microfab import wiring
+
+    try:
+        return wiring.example(board, machine)
+    except (KeyError, ValueError, ImportError):
+        return machine  # unknown here: the board says what is wrong when it boots
 
 
 def _machine_arg(machine: str, ext_dirs: list) -> tuple:
