@@ -217,19 +217,21 @@ def simple(cmd: str, **fixed):
 def monitor(args) -> int:
     with open_device(args.port, args.baud) as dev:
         dev.request("hello", timeout=5)
-        latest: dict = {}
+        latest: dict = {"status": {}}  # record kind -> its newest record; status first
         events: list[str] = []
         with Live(console=console, auto_refresh=False) as live:
             try:
                 while True:
                     for item in dev.lines(0.5):
                         if "tele" in item:
-                            latest = item
+                            latest[item["tele"]] = item
                         elif "event" in item:
                             events = (events + [json.dumps(item)])[-5:]
                     t = Table("field", "value", title="%s telemetry (Ctrl-C to stop)" % dev.port)
-                    for k, v in latest.items():
-                        t.add_row(k, str(v))
+                    for kind, rec in latest.items():
+                        for k, v in rec.items():
+                            if k != "tele":  # totals next to the status: production.units
+                                t.add_row(k if kind == "status" else kind + "." + k, str(v))
                     for e in events:
                         t.add_row("event", e)
                     live.update(t, refresh=True)

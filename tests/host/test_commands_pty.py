@@ -37,11 +37,14 @@ def test_send_argument_errors_are_one_line(serial_sim):
     assert r.returncode == 1 and "expected NAME=VALUE" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_monitor_shows_telemetry_then_stops(serial_sim):
-    port = serial_sim("--machine", "axis", "--realtime").port
-    r = mf("monitor", "--port", port, "--seconds", "3", timeout=60)
+def test_monitor_shows_telemetry_and_totals_then_stops(serial_sim):
+    port = serial_sim("--machine", "windrig").port
+    r = mf("monitor", "--port", port, "--seconds", "3", timeout=60,
+           env=dict(os.environ, COLUMNS="200"))
     assert r.returncode == 0, r.stderr
-    assert "telemetry" in r.stdout
+    out = r.stdout
+    assert "telemetry" in out and "vbat" in out  # the status record's fields
+    assert "energy.harvested_wh" in out and "energy.soc" in out  # the totals, beside it
 
 
 def test_calibrate_steps_non_interactive(serial_sim):
