@@ -1,8 +1,11 @@
 # The polyfloss spinner: waste plastic melts in a heated drum that spins it out as fibre (floss)
 # into a bowl on a load cell. A heater band on an SSR (time-proportioned, PID on a thermocouple),
 # a mains contactor in series as the second cutoff, the drum motor on PWM with a hall sensor, an
-# optional feed stepper, a lid switch. One control task at a fixed period does it all.
+# optional feed stepper, a lid switch. One control task at a fixed period does it all: it and the
+# interlocks are fab.floss_control.Control, which this Machine builds on with the commands.
 # Metadata first and hal-free, so that the host can validate a config with this very module.
+from fab.floss_control import Control
+
 NAME = "polyfloss"
 # heater: SSR input; contactor: coil of the series contactor; drum: motor PWM; hall: drum speed;
 # lid: lid switch; hx_clk/hx_data: HX711; step/dir/enable: the feed stepper (the board's stepper
@@ -37,67 +40,10 @@ SCHEMA = (
 CALIBRATE = ("kp", "ki", "kd", "load_scale", "feed_steps_per_g", "tc_offset")
 
 _TUNE_MAX_MS = 3600000
-_LID = "lid opened: drum and heater stopped"
 
 
-def _emit_line(obj):
-    import json
-
-    print(json.dumps(obj))  # the USB serial, where the link's lines go too
-
-
-class Machine:
-    def __init__(self, cfg, pins, board):
-        from fab import hal
-        from fab.drivers.hx711 import HX711
-        from fab.drum import Drum
-        from fab.floss import Feed, Scale
-        from fab.heater import Heater, Thermocouple
-        from fab.pid import PID
-
-        if cfg["setpoint"] + cfg["band"] >= cfg["max_temp"]:
-            raise ValueError("machine config: setpoint %s + band %s must stay below max_temp %s"
-                             % (cfg["setpoint"], cfg["band"], cfg["max_temp"]))
-        bus = board["buses"].get("spi0")
-        if not bus or "cs" not in bus:
-            raise ValueError("board file: the polyfloss needs bus spi0 with a cs pin for its "
-                             "thermocouple converter")
-        self.cfg = cfg
-        self.period = cfg["period_ms"]
-        if cfg["sensor"] == "max6675":
-            from fab.drivers.max6675 import MAX6675 as Chip
-        else:
-            from fab.drivers.max31855 import MAX31855 as Chip  # type: ignore[assignment]
-        self.tc = Thermocouple(Chip(hal.spi(bus), hal.out(bus["cs"], 1)), cfg["stale_periods"],
-                               cfg["tc_offset"])
-        self.heater = Heater(pins["heater"], pins["contactor"], cfg["window_ms"],
-                             cfg["heater_watts"], cfg["max_temp"])
-        self.pid = PID(cfg["kp"], cfg["ki"], cfg["kd"], 0.0, 1.0, 2.0, cfg["band"])
-        self.drum = Drum(cfg, pins["drum"], pins["hall"])
-        hx = HX711(hal.out(pins["hx_clk"], 0), hal.inp(pins["hx_data"]))
-        hx.scale = cfg["load_scale"]
-        self.scale = Scale(hx)
-        # About once a second: floss piles up slowly, and each HX711 read is 50 pin writes.
-        self._weigh_every = max(1, 1000 // self.period)
-        self.feed = None
-        if cfg["feed_driver"] != "none":
-            from fab.drivers.stepdir import StepDir
-            self.feed = Feed(StepDir(cfg["feed_driver"], pins["step"], pins["dir"],
-                                     pins["enable"], 0, board["step_backend"]),
-                             cfg["feed_steps_per_g"], self.period)
-        self.lid = hal.inp(pins["lid"], pull_up=True)  # a cut wire reads 1: "open" by default
-        self.emit = _emit_line  # a runtime that routes machine events through its link sets this
-        self.mode = "off"  # off, heat, tune
-        self.sp = cfg["setpoint"]
-        self.temp = None
-        self.fault = ""
-        self.trips = 0
-        self.tune = None
-        self.ticks = 0
-        self.late_ms = 0
-        self.overruns = 0
-        self.alive = False
-        hal.on_change(self.lid, self._on_lid)  # last: the handler reads the state set above
+class Machine(Control):
+    # Machine(cfg, pins, board) is Control's: the parts wired from the config.
 
     # --- commands ---
 
@@ -119,12 +65,6 @@ class Machine:
                              "minus band %s C" % (sp, c["max_temp"], c["band"]))
         return sp
 
-    def _ready(self):
-        if self.fault:
-            raise ValueError("fault latched: %s; fix it, then send clear" % self.fault)
-        if self.lid_open():
-            raise ValueError("lid is open: close it first")
-
     def _heat(self, args):
         sp = self._check_sp(args["setpoint"])
         self._ready()
@@ -141,10 +81,6 @@ class Machine:
         was = self.mode
         self._all_off()
         return {"was": was, "temp": self.temp}
-
-    def in_band(self):
-        return (self.mode == "heat" and self.temp is not None
-                and abs(self.temp - self.sp) <= self.cfg["band"])
 
     def _spin(self, args):
         rpm = args["rpm"]
@@ -222,114 +158,8 @@ class Machine:
     def _tare(self, args):
         return {"offset": self.scale.tare(), "grams": 0.0}
 
-    def _clear(self, args):
-        was = self.fault
-        if not was:
-            return {"cleared": ""}
-        if not self.alive:
-            raise ValueError("the control task has stopped: reset the board")
-        if self.lid_open():
-            raise ValueError("lid is open: close it, then clear")
-        self.tc.stale = 0
-        t = self.tc.read()
-        if t is None:
-            raise ValueError("still faulty: %s" % self.tc.why)
-        if t >= self.cfg["max_temp"] - self.cfg["band"]:
-            raise ValueError("drum still at %.1f C: wait until it is below %.1f C"
-                             % (t, self.cfg["max_temp"] - self.cfg["band"]))
-        self.fault = ""
-        self.heater.reset_cutoff()
-        return {"cleared": was}
-
-    # --- safety ---
-
-    def lid_open(self):
-        return self.lid.value() != self.cfg["lid_closed_level"]
-
-    def running(self):
-        return self.mode != "off" or self.drum.target > 0
-
-    def _on_lid(self, pin):
-        # In the IRQ: cut heat and drum at once without allocating; the next tick latches why.
-        # Opening the lid of an idle machine (to load plastic) is no fault.
-        if self.lid_open() and self.running():
-            self.heater.cut(_LID)
-            self.drum.cut()
-
-    def _all_off(self):
-        self.mode = "off"
-        self.heater.cut("")
-        self.drum.off()
-        if self.feed:
-            self.feed.stop()
-
-    def _trip(self, why):
-        self._all_off()
-        self.heater.cut(why)
-        if not self.fault:
-            self.fault = why
-            self.trips += 1
-            self.emit({"event": "heater_fault", "fault": why, "temp": self.temp})
-
-    # --- the control task ---
-
     def tasks(self):
         return (("polyfloss", self._run),)
-
-    async def _run(self):
-        # Ticks on a fixed grid (nxt += period), waking between them only for the SSR's edges.
-        import asyncio
-        import time
-
-        period = self.period
-        nxt = time.ticks_ms()
-        self.alive = True
-        try:
-            while True:
-                now = time.ticks_ms()
-                late = time.ticks_diff(now, nxt)
-                if late >= 0:
-                    if late > self.late_ms:
-                        self.late_ms = late
-                    if late >= period:  # a period was missed: count it, keep the phase from now
-                        self.overruns += 1
-                        nxt = now
-                    self._tick(now)
-                    nxt = time.ticks_add(nxt, period)
-                wait = self.heater.service(now)
-                d = time.ticks_diff(nxt, time.ticks_ms())
-                await asyncio.sleep_ms(max(0, min(d, wait)))
-        finally:
-            self.alive = False
-
-    def _tick(self, now):
-        c = self.cfg
-        dt = self.period / 1000
-        self.ticks += 1
-        t = self.tc.read()
-        self.temp = t
-        if t is None:
-            self._trip(self.tc.why)
-        elif self.heater.check(t):
-            self._trip(self.heater.tripped)
-        # The IRQ cut the outputs (heater.tripped); latch it here even if the lid shut again.
-        if self.heater.tripped == _LID or (self.lid_open() and self.running()):
-            self._trip(_LID)
-        if self.fault:
-            pass
-        elif self.mode == "heat":
-            self.heater.set_duty(self.pid.update(self.sp, t, dt), now)
-            why = self.heater.watch(self.ticks * dt, t, c["heat_watch_s"])
-            if why:
-                self._trip(why)
-        elif self.mode == "tune" and self.tune is not None:
-            self.heater.set_duty(self.tune.update(t, self.ticks * dt), now)
-        self.drum.tick(dt)
-        if self.feed:
-            # Plastic into a drum below its band would not melt: hold the feed until it is back.
-            self.feed.tick(self.in_band(), "held: the drum is out of its band")
-        if self.ticks % self._weigh_every == 0:
-            self.scale.tick()
 
     # --- reporting ---
 
