@@ -213,6 +213,19 @@ class Net:
             self.awaiting = self.heard = False
         return [self.waiters.pop(key) for key in ready if key in self.waiters]
 
+    def wanted(self):
+        """(sockets to read, sockets to write, ready) for a host that runs many boards from
+        one select() (bench/fleet.py): ready means a waiting task can go on without one."""
+        rl, wl, ready = [], [], False
+        for h, mode in self.waiters:  # as poll() sees them
+            if h.state in (DEAD, CLOSED) or (mode == 0 and (h.rbuf or h.eof)):
+                ready = True
+            elif h.hole:
+                ready = ready or mode == 1
+            else:
+                (rl if mode == 0 else wl).append(h.s)
+        return rl, wl, ready
+
     # --- the link and the board's power ---
 
     def link(self, up: bool, cut: bool = False):
@@ -270,12 +283,15 @@ def check_mqtt_arg(board: str, url: str):
 
 
 def net_board(url: str, device_id: str = "b1", key: bytes | None = None, board="pico_w",
-              machine="axis", net: dict | None = None, **kw):
+              machine="axis", net: dict | None = None, io: Net | None = None, **kw):
     """A SimBoard powered on with config/net.json on its flash, as after `microfab deploy
-    --net`: broker `url`, `device_id`, the command `key` (bytes) and any other `net` settings."""
+    --net`: broker `url`, `device_id`, the command `key` (bytes) and any other `net` settings.
+    io: a Net of the caller's in place of the default one, set before the board boots."""
     from .board import SimBoard
 
     b = SimBoard(board, machine, boot=False, **kw)
+    if io is not None:
+        b.world.modules["vasyncio"]._io = io
     write_net(b.root, url, device_id, key=key.hex() if key else None, extra=net)
     b._boot()
     return b
