@@ -106,18 +106,22 @@ class Collector:
     postgresql:// URL, or None for the default file. on_stored(rows, commit_time) is called
     after each commit (benchmarks measure latency with it)."""
 
-    def __init__(self, broker_url: str, db=None, group: str = "microfab", share: bool = True,
+    def __init__(self, broker_url: str, db=None, group: str | None = None,
                  client_id: str | None = None, batch_size: int = 2000, batch_ms: float = 100,
                  session_expiry_s: int = 7 * 24 * 3600, on_stored=None):
         self.broker = parse_broker(broker_url)
         self.broker_shown = "%s:%d" % (self.broker["host"], self.broker["port"])
         self.db = str(db) if db is not None else str(default_db_path())
-        if any(c in group for c in "/+#") or not group:
+        # A group splits the fleet between its collectors (an MQTT 5 shared subscription). Only
+        # when asked: Mosquitto 2.0 does not restore a session's shared subscriptions after a
+        # restart, so records boards publish before the collectors subscribe again are lost to
+        # them, while a plain subscription of a persistent session is kept and queued for.
+        if group is not None and (any(c in group for c in "/+#") or not group):
             raise CollectorError("group must be a name without / + #, got %r" % group)
-        self.group, self.share = group, share
+        self.group, self.share = group, group is not None
         where = redact(self.db) if is_postgres(self.db) else os.path.abspath(self.db)
         self.client_id = client_id or "microfab-collector-%s-%s" % (
-            socket.gethostname(), hashlib.sha1((group + where).encode()).hexdigest()[:8])
+            socket.gethostname(), hashlib.sha1(((group or "") + where).encode()).hexdigest()[:8])
         self.batch_size, self.batch_s = batch_size, batch_ms / 1000
         self.session_expiry_s, self.on_stored = session_expiry_s, on_stored
         self.store = open_store(self.db)  # made here, so a bad database fails at once
@@ -348,7 +352,7 @@ class Collector:
 # --- the command ---
 
 def cli(args) -> int:
-    """`microfab collect`: args.broker, db, group, no_share, client_id, seconds (0: until
+    """`microfab collect`: args.broker, db, group, client_id, seconds (0: until
     Ctrl-C), batch_size, batch_ms. Prints a live line of figures; Ctrl-C commits, acks, leaves."""
     from rich.console import Console
     from rich.live import Live
@@ -356,7 +360,7 @@ def cli(args) -> int:
     out = Console(highlight=False, soft_wrap=True, markup=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     try:
-        c = Collector(args.broker, args.db, group=args.group, share=not args.no_share,
+        c = Collector(args.broker, args.db, group=args.group,
                       client_id=args.client_id, batch_size=getattr(args, "batch_size", 2000),
                       batch_ms=getattr(args, "batch_ms", 100),
                       session_expiry_s=getattr(args, "session_expiry", 7 * 24 * 3600))
@@ -399,9 +403,10 @@ def add_arguments(p):
                    "(mqtts:// for TLS); the password is never printed")
     p.add_argument("--db", help="SQLite file or postgresql://... URL (default: "
                    "$XDG_DATA_HOME/microfab/telemetry.db, ~/.local/share/microfab/telemetry.db)")
-    p.add_argument("--group", default="microfab", help="shared-subscription group: collectors "
-                   "in one group split the fleet (default: microfab)")
-    p.add_argument("--no-share", action="store_true", help="plain subscription: every message")
+    p.add_argument("--group", help="split the fleet between the collectors given the same group "
+                   "(an MQTT 5 shared subscription; default: none, this collector takes every "
+                   "record). Mosquitto 2.0 forgets shared subscriptions when it restarts: "
+                   "records published before the collectors are back are lost to them")
     p.add_argument("--client-id", help="MQTT client id; keep it fixed so that the broker keeps "
                    "what arrives while this collector is away (default: from host, group, db)")
     p.add_argument("--session-expiry", type=int, default=7 * 24 * 3600, metavar="SECONDS",

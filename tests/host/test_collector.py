@@ -235,8 +235,8 @@ def test_a_killed_collector_loses_nothing_it_had_not_committed(mosquitto, boards
 
 def test_two_collectors_in_a_group_split_the_fleet_and_store_each_record_once(
         mosquitto, boards, collectors, tmp_path):
-    a = collectors(mosquitto.url, tmp_path / "a.db", client_id="col-a")
-    b = collectors(mosquitto.url, tmp_path / "b.db", client_id="col-b")
+    a = collectors(mosquitto.url, tmp_path / "a.db", client_id="col-a", group="microfab")
+    b = collectors(mosquitto.url, tmp_path / "b.db", client_id="col-b", group="microfab")
     fleet = [boards("rig%02d" % i) for i in range(10)]
     for seq in range(1, 41):
         for board in fleet:
@@ -257,8 +257,8 @@ def test_two_collectors_in_a_group_split_the_fleet_and_store_each_record_once(
 
 def test_a_collector_away_keeps_its_share_and_one_retired_gives_it_up(mosquitto, boards,
                                                                      collectors, tmp_path):
-    a = collectors(mosquitto.url, tmp_path / "a.db", client_id="col-a")
-    b = collectors(mosquitto.url, tmp_path / "b.db", client_id="col-b")
+    a = collectors(mosquitto.url, tmp_path / "a.db", client_id="col-a", group="microfab")
+    b = collectors(mosquitto.url, tmp_path / "b.db", client_id="col-b", group="microfab")
     b.stop()  # away: the broker keeps its session and goes on giving it a share
     board = boards("rig1")
     for seq in range(1, 101):
@@ -269,7 +269,8 @@ def test_a_collector_away_keeps_its_share_and_one_retired_gives_it_up(mosquitto,
     held = a.count()
     assert 0 < held < 100
     # Retired: it takes what waited for it, and its session ends when it stops.
-    last = collectors(mosquitto.url, tmp_path / "b.db", client_id="col-b", session_expiry_s=0)
+    last = collectors(mosquitto.url, tmp_path / "b.db", client_id="col-b", group="microfab",
+                      session_expiry_s=0)
     assert wait_count(last, 100 - held) == 100 - held
     last.stop()
     for seq in range(101, 151):
@@ -278,9 +279,10 @@ def test_a_collector_away_keeps_its_share_and_one_retired_gives_it_up(mosquitto,
     assert wait_count(a, held + 50) == held + 50  # all of the new ones
 
 
-def test_no_share_gives_every_collector_every_message(mosquitto, boards, collectors, tmp_path):
-    a = collectors(mosquitto.url, tmp_path / "a.db", client_id="col-a", share=False)
-    b = collectors(mosquitto.url, tmp_path / "b.db", client_id="col-b", share=False)
+def test_without_a_group_every_collector_gets_every_message(mosquitto, boards, collectors,
+                                                            tmp_path):
+    a = collectors(mosquitto.url, tmp_path / "a.db", client_id="col-a")
+    b = collectors(mosquitto.url, tmp_path / "b.db", client_id="col-b")
     board = boards("poly1")
     for seq in range(1, 21):
         board.send(seq, "production", units=seq, unit="g")
@@ -318,7 +320,7 @@ def test_cli_shows_figures_stops_cleanly_on_ctrl_c_and_never_shows_the_password(
     url = "mqtt://fab:s3cret-pa55@127.0.0.1:%d" % mosquitto.port
     p = subprocess.Popen([sys.executable, "-m", "microfab.collector", "--broker", url, "--db",
                           str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "collecting $share/microfab/microfab/+/tele/#" in p.stdout.readline()
+    assert "collecting microfab/+/tele/# from" in p.stdout.readline()
     time.sleep(0.5)
     b = boards("loom9")
     for seq in (1, 2, 2, 3):
@@ -376,8 +378,8 @@ def pg_url():
 
 def test_postgresql_two_collectors_into_one_database_store_each_record_once(
         mosquitto, boards, collectors, pg_url):
-    a = collectors(mosquitto.url, pg_url, client_id="pg-a")
-    b = collectors(mosquitto.url, pg_url, client_id="pg-b")
+    a = collectors(mosquitto.url, pg_url, client_id="pg-a", group="microfab")
+    b = collectors(mosquitto.url, pg_url, client_id="pg-b", group="microfab")
     fleet = [boards("pg%d" % i) for i in range(4)]
     for seq in (1, 2, 3, 4, 5, 3, 4, 6, 7, 8):  # replays included
         for board in fleet:
