@@ -8,11 +8,13 @@
 #
 # Both: wind speed from a cup anemometer, rotor rpm from a hall sensor, rows from a hall on the
 # machine's cam, energy from two INA219/INA226 monitors (generator -> battery bus -> loads), and a
-# brake (or furling actuator) that stops the rotor above the cut-out wind speed.
+# brake (or furling actuator) that stops the rotor above the cut-out wind speed: wind, rpm and
+# the brake are fab.rotor.Rotor, which this Machine builds on.
 # Metadata first and hal-free, so that the host can validate a config with this very module.
 import time
 
 from fab.energy import SCHEMA as _ENERGY
+from fab.rotor import Rotor
 
 NAME = "windrig"
 PINS = ("anemometer", "rotor", "row", "brake", "motor")
@@ -41,38 +43,9 @@ CALIBRATE = ("anemometer_factor", "shunt_ohm", "gen_zero", "load_zero", "charge_
 
 
 _DUTY_STEP = 0.02
-_DAY_MS = 86400000  # the longest brake_hold_s
 
 
-def _emit(obj):
-    import json
-
-    print(json.dumps(obj))
-
-
-class _Rate:
-    """Pulses per second over the last n samples, sliding: a slow rotor gives too few pulses in
-    one sample for a rate of its own, and a bare counter gives one rate per window only."""
-
-    def __init__(self, n, t):
-        from array import array
-
-        self.c = array("l", [0] * (n + 1))
-        self.t = array("l", [t] * (n + 1))
-        self.i = 0
-
-    def push(self, count, t):
-        c, ts = self.c, self.t
-        i = self.i
-        c[i] = count
-        ts[i] = t
-        i = 0 if i + 1 == len(c) else i + 1
-        self.i = i  # now the oldest slot
-        dt = time.ticks_diff(t, ts[i])
-        return (count - c[i]) * 1000 / dt if dt > 0 else 0.0
-
-
-class Machine:
+class Machine(Rotor):
     RECORDS = ("piece",)  # a piece's label is kept in the journal and sent over MQTT
 
     def __init__(self, cfg, pins, board):
@@ -81,12 +54,7 @@ class Machine:
         from fab.energy import Energy, Monitors, Policy
 
         c = cfg
-        # The brake first: whatever fails after this line, safe_state() leaves the rotor braked.
-        self._brake = hal.out(pins["brake"], c["brake_active"])
-        if c["cutout"] - c["cutout_hyst"] <= c["cutin"]:
-            raise ValueError("machine config: cutout %s m/s minus cutout_hyst %s m/s must stay "
-                             "above cutin %s m/s, or the brake would never release"
-                             % (c["cutout"], c["cutout_hyst"], c["cutin"]))
+        super().__init__(cfg, pins)  # the brake first, braked
         if c["min_duty"] > c["max_duty"]:
             raise ValueError("machine config: min_duty %s is above max_duty %s"
                              % (c["min_duty"], c["max_duty"]))
@@ -94,28 +62,13 @@ class Machine:
         if bus is None:
             raise ValueError("board %s has no i2c0 bus in its board file; the windrig's power "
                              "monitors need one" % board["name"])
-        self.cfg = cfg
         self.direct = c["mode"] == "direct"
-        self.emit = _emit  # the runtime hands its own, which sends through the link
         self.motor = hal.pwm(pins["motor"], c["motor_hz"])
-        self.anemo = Pulses(hal.inp(pins["anemometer"], True))
-        self.rotor = Pulses(hal.inp(pins["rotor"], True), c["rotor_pulses"])
         self.rowp = Pulses(hal.inp(pins["row"], True), c["row_pulses"])
         self.meter = Energy(c)
         self.policy = Policy(self.meter, c, c["min_duty"])
         self.monitors = Monitors(c, hal.i2c(bus))
         self.sensor_error = ""
-        now = time.ticks_ms()
-        n = max(1, c["gust_s"] * 1000 // c["sample_ms"])
-        self._wind = _Rate(n, now)
-        self._rpm = _Rate(n, now)
-        self.wind = self.rpm = 0.0
-        # Braked at boot until the wind has been measured and found calm.
-        self.braked = True
-        self.brake_why = "boot"
-        self._hold_ms = c["gust_s"] * 1000 + 2000
-        self._calm_since = now
-        self.manual = self.latched = False
         self.running = False
         self._stop_at = -1
         self.duty = 0.0
@@ -152,16 +105,6 @@ class Machine:
         self._set_duty(0.0, "paused")
         return {"running": False, "rows": self.rows}
 
-    def _brake_cmd(self, args):
-        if args["on"]:
-            self.manual = True
-            self._engage("manual", 0)
-            self.brake_why = "manual"
-        else:
-            # Released by hand: the automatic brake still holds while the wind is too strong.
-            self.manual = self.latched = False
-        return {"brake": self.braked, "why": self.brake_why}
-
     def _soc(self, args):
         self.meter.set_soc(args["value"])
         return {"soc": self.meter.soc}
@@ -185,12 +128,9 @@ class Machine:
             last = now
 
     def step(self, now, dt):
-        c = self.cfg
-        self.wind = self._wind.push(self.anemo.count, now) * c["anemometer_factor"]
-        self.rpm = self._rpm.push(self.rotor.count, now) * 60 / c["rotor_pulses"]
-        self.rows = self.rowp.count // c["row_pulses"]
+        self.rows = self.rowp.count // self.cfg["row_pulses"]
         self._sample_energy(dt)
-        self._brake_step(now)
+        self._rotor_step(now)
         if not self.direct:
             self._motor_step()
         self._piece_step(dt)
@@ -212,42 +152,6 @@ class Machine:
         why = e.sample(v, m.gen_a, m.load_a, v * m.gen_a, v * m.load_a, dt)
         if why:
             self.emit({"event": "soc", "soc": e.soc, "why": why, "vbat": round(v, 3)})
-
-    def _brake_step(self, now):
-        c = self.cfg
-        wind, rpm = self.wind, self.rpm
-        if wind > c["cutout"]:
-            self._engage("wind", c["brake_hold_s"])
-        elif rpm > c["max_rpm"]:
-            self._engage("overspeed", c["brake_hold_s"])
-        if wind >= c["cutout"] - c["cutout_hyst"] or rpm > c["max_rpm"]:
-            self._calm_since = now
-        elif time.ticks_diff(now, self._calm_since) > _DAY_MS:
-            # ticks wrap after 6 days; a day of calm is longer than any hold
-            self._calm_since = time.ticks_add(now, -_DAY_MS)
-        elif (self.braked and not self.manual and not self.latched
-              and time.ticks_diff(now, self._calm_since) >= self._hold_ms):
-            self._brake.value(1 - c["brake_active"])
-            self.braked = False
-            self._hold_ms = 0
-            self.emit({"event": "brake", "on": False, "why": self.brake_why,
-                       "wind": round(wind, 2), "rpm": round(rpm, 1)})
-            self.brake_why = ""
-
-    def _engage(self, why, hold_s):
-        self._brake.value(self.cfg["brake_active"])
-        self._calm_since = time.ticks_ms()
-        hold = hold_s * 1000
-        if self.braked:
-            if hold > self._hold_ms:  # the reason that holds longest is the one shown
-                self._hold_ms = hold
-                self.brake_why = why
-            return
-        self.braked = True
-        self._hold_ms = hold
-        self.brake_why = why
-        self.emit({"event": "brake", "on": True, "why": why, "wind": round(self.wind, 2),
-                   "rpm": round(self.rpm, 1)})
 
     def _set_duty(self, duty, why):
         was = self.duty
