@@ -5,6 +5,7 @@
 # tail on the newest segment, cut off at the next boot, and the next record takes its seq, which
 # nobody has seen. The sent cursor (journal/cursor) is saved only every few acks: after a reset a
 # few records are sent again (the collector dedups by device and seq), and none unsent is lost.
+# What a boot finds on flash (torn tail, cut-short rewrites) is fab.journal_boot's.
 import json
 import os
 import struct
@@ -17,11 +18,10 @@ _MAGIC = const(0x4A46)  # the bytes "FJ" on flash
 _VERSION = const(1)
 _HDR = "<HBBHII"  # magic, kind length, version, payload length, seq, ts (time.time() seconds)
 _HDR_LEN = const(14)
-_OVER = const(18)  # header + CRC-32: the bytes a record takes besides its kind and payload
+OVER = const(18)  # header + CRC-32: the bytes a record takes besides its kind and payload
 _CUR = "<IIII"  # magic "MFJC", cursor, next seq, dropped; then the CRC-32 of those 16 bytes
 _CUR_MAGIC = const(0x434A464D)
 _CUR_LEN = const(20)
-_CHUNK = const(64)  # the read buffer of the boot scan and of a truncation
 _MAX_KIND = const(32)
 
 _sync = getattr(os, "sync", None)  # not every port has it; close() has synced the file anyway
@@ -29,7 +29,7 @@ _sync = getattr(os, "sync", None)  # not every port has it; close() has synced t
 
 def _replace(tmp, dst):
     # LittleFS renames over a file atomically; FAT refuses and gets remove + rename (a cut in
-    # between leaves only tmp, which the next boot renames: see Journal._open).
+    # between leaves only tmp, which the next boot renames: see fab.journal_boot).
     try:
         os.rename(tmp, dst)
     except OSError:
@@ -56,8 +56,6 @@ class Journal:
         self.dropped = 0  # unsent records the journal had to let go when full
         self.torn = 0  # torn tails cut off at this boot
         self._hdr = bytearray(_HDR_LEN)
-        self._buf = bytearray(_CHUNK)
-        self._mv = memoryview(self._buf)
         self._cur = bytearray(_CUR_LEN)
         self._acks = 0
         self._dirty = False  # cursor or dropped changed since the cursor file was written
@@ -69,67 +67,12 @@ class Journal:
             os.mkdir(path)
         except OSError:
             pass  # there already
-        self._open()
+        from fab.journal_boot import recover
+
+        recover(self)
 
     def _name(self, n, ext=".seg"):
         return "%s/%d%s" % (self.path, n, ext)
-
-    # --- boot: recovery ---
-
-    def _open(self):
-        names = os.listdir(self.path)
-        self._load_cursor(names)
-        nums = []
-        for name in names:
-            stem, _, ext = name.partition(".")
-            if not stem.isdigit() or ext not in ("seg", "tmp"):
-                continue
-            n = int(stem)
-            if ext == "seg":
-                nums.append(n)
-            elif stem + ".seg" in names:
-                os.remove(self._name(n, ".tmp"))  # a truncation cut short: redone below
-            else:
-                os.rename(self._name(n, ".tmp"), self._name(n))  # FAT, cut after the remove
-                nums.append(n)
-        nums.sort()
-        newest = 0
-        for i in range(len(nums)):
-            n = nums[i]
-            first, last, end, count, size = self._scan(n, i == len(nums) - 1)
-            if i == len(nums) - 1 and end < size:
-                self._truncate(n, end)  # the torn tail
-                self.torn += 1
-            if count or i == len(nums) - 1:
-                self._segs.append([n, first, last, end, count])
-                newest = last if count else newest
-            else:
-                os.remove(self._name(n))  # nothing in it
-        self.next_seq = max(self.next_seq, newest + 1)
-        if self.cursor >= self.next_seq:
-            self.cursor = self.next_seq - 1
-
-    def _load_cursor(self, names):
-        # The cursor file, or its temp copy when a rewrite was cut; each value only ever grows,
-        # so the larger of two good copies is the newer. None good: everything is unsent.
-        for name in ("cursor", "cursor.tmp"):
-            if name not in names:
-                continue
-            b = self._cur
-            try:
-                with open(self.path + "/" + name, "rb") as f:
-                    ok = f.readinto(b) == _CUR_LEN
-            except OSError:
-                ok = False
-            if ok and struct.unpack_from("<I", b, 16)[0] == crc32(memoryview(b)[:16]):
-                magic, cur, nxt, dropped = struct.unpack_from(_CUR, b)
-                if magic == _CUR_MAGIC:
-                    self.cursor = max(self.cursor, cur)
-                    self.next_seq = max(self.next_seq, nxt)
-                    self.dropped = max(self.dropped, dropped)
-        if "cursor.tmp" in names:
-            self._dirty = True
-            os.remove(self.path + "/cursor.tmp")
 
     def _head(self, f):
         # The record header at f's position into self._hdr; the record's size, 0 if there is
@@ -139,56 +82,7 @@ class Journal:
                 or not h[2]):
             return 0
         self._seq = h[6] | h[7] << 8 | h[8] << 16 | h[9] << 24
-        return _OVER + h[2] + (h[4] | h[5] << 8)
-
-    def _scan(self, n, check):
-        # (first seq, last seq, bytes of good records, records, file size) of one segment. A
-        # torn tail is a prefix of a record, so it ends the file before the record's length
-        # does; `check` also verifies every CRC (the newest segment, where a cut can fall).
-        first = last = end = count = 0
-        mv = self._mv
-        size = os.stat(self._name(n))[6]
-        with open(self._name(n), "rb") as f:
-            while True:
-                rs = self._head(f)
-                seq = self._seq
-                if not rs or end + rs > size or (count and seq <= last):
-                    break
-                if check:  # the rest of the record through the small buffer, against its CRC
-                    crc = crc32(self._hdr)
-                    left = rs - _OVER
-                    while left:
-                        k = f.readinto(mv if left >= _CHUNK else mv[:left])
-                        if not k:
-                            break
-                        crc = crc32(mv if k == _CHUNK else mv[:k], crc)
-                        left -= k
-                    if left or f.readinto(mv[:4]) != 4 or struct.unpack_from("<I", mv)[0] != crc:
-                        break
-                if not count:
-                    first = seq
-                last = seq
-                count += 1
-                end += rs
-                f.seek(end)
-        return first, last, end, count, size
-
-    def _truncate(self, n, end):
-        # MicroPython files cannot be truncated: copy the good part, then rename it over.
-        tmp = self._name(n, ".tmp")
-        mv = self._mv
-        with open(self._name(n), "rb") as src:
-            with open(tmp, "wb") as dst:
-                left = end
-                while left:
-                    k = src.readinto(mv[:min(left, _CHUNK)])
-                    if not k:
-                        break
-                    dst.write(mv[:k])
-                    left -= k
-        if _sync:
-            _sync()
-        _replace(tmp, self._name(n))
+        return OVER + h[2] + (h[4] | h[5] << 8)
 
     # --- writing ---
 
@@ -198,7 +92,7 @@ class Journal:
         k = kind.encode()
         p = json.dumps(record).encode()
         kl = len(k)
-        size = _OVER + kl + len(p)
+        size = OVER + kl + len(p)
         if not 0 < kl <= _MAX_KIND:
             raise ValueError("journal: kind '%s' has %d bytes, expected 1 to %d"
                              % (kind, kl, _MAX_KIND))
@@ -254,6 +148,31 @@ class Journal:
         if self._dirty:
             self.save()  # a segment switch is a cheap moment to keep the cursor
 
+    # --- the sent cursor ---
+
+    def _load_cursor(self, names):
+        # At boot (fab.journal_boot): the cursor file, or its temp copy when a rewrite was cut;
+        # each value only ever grows, so the larger of two good copies is the newer. None good:
+        # everything is unsent.
+        for name in ("cursor", "cursor.tmp"):
+            if name not in names:
+                continue
+            b = self._cur
+            try:
+                with open(self.path + "/" + name, "rb") as f:
+                    ok = f.readinto(b) == _CUR_LEN
+            except OSError:
+                ok = False
+            if ok and struct.unpack_from("<I", b, 16)[0] == crc32(memoryview(b)[:16]):
+                magic, cur, nxt, dropped = struct.unpack_from(_CUR, b)
+                if magic == _CUR_MAGIC:
+                    self.cursor = max(self.cursor, cur)
+                    self.next_seq = max(self.next_seq, nxt)
+                    self.dropped = max(self.dropped, dropped)
+        if "cursor.tmp" in names:
+            self._dirty = True
+            os.remove(self.path + "/cursor.tmp")
+
     def ack(self, seq):
         """Every record up to seq has reached the collector."""
         if seq <= self.cursor:
@@ -295,7 +214,7 @@ class Journal:
                 if self._seq > after:
                     h = self._hdr
                     kl = h[2]
-                    kp = rs - _OVER  # kind and payload
+                    kp = rs - OVER  # kind and payload
                     body = f.read(kp + 4)
                     if (len(body) != kp + 4 or struct.unpack_from("<I", body, kp)[0]
                             != crc32(memoryview(body)[:kp], crc32(h))):

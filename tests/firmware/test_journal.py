@@ -21,9 +21,9 @@ KB = 1024
 
 @pytest.fixture
 def world(tmp_path):
-    """A board's world whose flash holds the journal module (and the fab package) only."""
+    """A board's world whose flash holds the journal's modules (and the fab package) only."""
     (tmp_path / "fab").mkdir()
-    for name in ("__init__.py", "journal.py"):
+    for name in ("__init__.py", "journal.py", "journal_boot.py"):
         shutil.copyfile(microfab_firmware.ROOT / "fab" / name, tmp_path / "fab" / name)
     w = World(tmp_path)
     w.modules["vclock"].reset()
