@@ -347,6 +347,7 @@ class Watcher:
                              client_id=client_id or "watcher-%d" % os.getpid(),
                              reconnect_on_failure=True)
         self.c.on_connect = self._on_connect
+        self.c.on_subscribe = lambda *a: self.connected.set()  # SUBACK: nothing is missed now
         self.c.on_disconnect = lambda *a: self.connected.clear()
         self.c.on_message = self._on_message
         self.c.reconnect_delay_set(0.05, 0.2)
@@ -359,7 +360,6 @@ class Watcher:
         if not reason.is_failure:
             result, mid = client.subscribe([(t, 1) for t in self.topics])
             self._suback = mid
-            self.connected.set()
 
     def _on_message(self, client, userdata, m):
         with self.lock:
@@ -372,7 +372,6 @@ class Watcher:
     def wait_connected(self, timeout: float = 10.0):
         if not self.connected.wait(timeout):
             raise RuntimeError("the watcher did not reconnect within %s s" % timeout)
-        time.sleep(0.1)  # its SUBSCRIBE on the way
 
     def take(self, prefix: str = "") -> list:
         with self.lock:

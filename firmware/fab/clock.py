@@ -2,7 +2,7 @@
 # were made. An RP2040 starts at 2021-01-01 after every power-up and an ESP32 at 2000-01-01:
 # without this a wind rig that lost power at night stamps the morning's records years back.
 #
-# One query per sync over a connected, non-blocking UDP socket under asyncio (hal.udp): a server
+# One query per sync over a connected, non-blocking UDP socket under asyncio (wifi.udp): a server
 # that does not answer costs a timeout, never a stalled control loop. The name lookup is lwIP's
 # blocking getaddrinfo, as for the broker: once per boot (the address is kept).
 import struct
@@ -11,7 +11,7 @@ import time
 import asyncio
 from micropython import const
 
-from fab import hal
+from fab import wifi
 
 SANE = const(1704067200)  # 2024-01-01: a clock before this was never set
 _NTP_DELTA = const(2208988800)  # 1900-01-01 to 1970-01-01 in seconds
@@ -23,7 +23,7 @@ _EVERY_S = const(86400)  # crystals drift seconds a day: once a day keeps record
 async def query(addr):
     """The server's time (Unix seconds, float) from one SNTP exchange; OSError when it does not
     answer in time, ValueError when the answer is not a usable time."""
-    s = await hal.udp(addr[0], addr[1])
+    s = await wifi.udp(addr[0], addr[1])
     try:
         q = bytearray(48)
         q[0] = 0x23  # LI 0, version 4, mode 3 (client)
@@ -60,10 +60,10 @@ class Clock:
             if ready():
                 try:
                     if self.addr is None:
-                        self.addr = (hal.resolve(self.server[0], self.server[1]), self.server[1])
+                        self.addr = (wifi.resolve(self.server[0], self.server[1]), self.server[1])
                     t = await query(self.addr)
                     was = time.time()
-                    hal.set_time(t)
+                    wifi.set_time(t)
                     if not self.synced:
                         self.fix = time.time() - was
                     self.synced += 1

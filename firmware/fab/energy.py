@@ -82,8 +82,8 @@ class Energy:
         self._low_n = 0
 
     def sample(self, volts, gen_a, load_a, gen_w, load_w, dt):
-        """One sample covering the last dt seconds. Returns "full" or "cutoff" when it re-zeroed
-        the SoC by a noticeable amount, else ""."""
+        # One sample covering the last dt seconds. Returns "full" or "cutoff" when it re-zeroed
+        # the SoC by a noticeable amount, else "".
         self.volts = volts
         self.gen_w = gen_w
         self.load_w = load_w
@@ -134,7 +134,7 @@ class Energy:
         return why
 
     def missed(self, dt):
-        """A sample that did not come: the time is a gap, the SoC holds, the policy will stop."""
+        # A sample that did not come: the time is a gap, the SoC holds, the policy will stop.
         self.gap_s += dt
         self.stale_s += dt
 
@@ -154,12 +154,11 @@ class Energy:
 
 
 class Policy:
-    """Whether a load of full_w may run, and at what fraction of it.
-
-    It never runs at or under floor_soc, and after stopping there it waits for resume_soc. Above
-    the floor it affords the harvest it expects (the recent harvest, smoothed over forecast_s)
-    plus the reserve above the floor spread over horizon_s; a fraction under min_speed is not
-    worth running. `why` names what decided: "ok", "floor", "budget" or "no reading"."""
+    # Whether a load of full_w may run, and at what fraction of it.
+    # It never runs at or under floor_soc, and after stopping there it waits for resume_soc. Above
+    # the floor it affords the harvest it expects (the recent harvest, smoothed over forecast_s)
+    # plus the reserve above the floor spread over horizon_s; a fraction under min_speed is not
+    # worth running. `why` names what decided: "ok", "floor", "budget" or "no reading".
 
     def __init__(self, energy, cfg, min_speed):
         self.e = energy
@@ -202,11 +201,10 @@ class Policy:
 
 
 class Monitors:
-    """The bus's two power monitors: bus voltage and both currents, three register reads a sample.
-
-    A chip of the wrong kind, or a shunt or current it cannot measure, is a config error
-    (ValueError, at boot); a chip that does not answer is retried every sample, and checked for a
-    lost calibration when it comes back (a brown-out resets it). `error` says which is silent."""
+    # The bus's two power monitors: bus voltage and both currents, three register reads a sample.
+    # A chip of the wrong kind, or a shunt or current it cannot measure, is a config error
+    # (ValueError, at boot); a chip that does not answer is retried every sample, and checked for a
+    # lost calibration when it comes back (a brown-out resets it). `error` says which is silent.
 
     def __init__(self, cfg, i2c):
         if cfg["gen_addr"] == cfg["load_addr"]:
@@ -236,7 +234,7 @@ class Monitors:
         return ina219.INA219(self.i2c, addr, c["shunt_ohm"], c["max_current"], c["ina_avg"])
 
     def read(self):
-        """True with volts, gen_a and load_a fresh; False when a monitor did not answer."""
+        # True with volts, gen_a and load_a fresh; False when a monitor did not answer.
         c = self.cfg
         addr = c["gen_addr"]
         try:

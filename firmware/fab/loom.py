@@ -266,7 +266,8 @@ class Loom:
         s.update({"pattern": self.name, "shafts": self.shafts, "picks": self.picks,
                   "loaded": self.loaded, "pick": self.pick, "next_pick": self.next_pick(),
                   "direction": "weave" if self.forward else "unweave", "shed": self.shed,
-                  "woven": self.woven, "length_cm": round(self.woven / self.cfg["picks_per_cm"], 2),
+                  "woven": self.woven, "made": self.made,
+                  "length_cm": round(self.woven / self.cfg["picks_per_cm"], 2),
                   "repeats": self.repeats, "presses": self.presses, "note": self.note})
         if self.dobby:
             s["seguin_errors"] = self.dobby.errors

@@ -11,7 +11,7 @@ import time
 import asyncio
 from micropython import const
 
-from fab import hal
+from fab import wifi
 
 _IO_MS = const(5000)  # connect, CONNACK, SUBACK, a write draining, a PINGRESP
 _ACK_MS = const(10000)  # a PUBACK later than this: the connection is taken for dead
@@ -209,7 +209,7 @@ class Client:
             try:
                 await self._join()
                 if not self._ip:
-                    self._ip = hal.resolve(self.host, self.port)  # blocks, once: hal.resolve
+                    self._ip = wifi.resolve(self.host, self.port)  # blocks, once: see wifi.resolve
                 c = await self._open()
             except Exception as e:  # OSError, MQTTError, TimeoutError, EOFError
                 self._note(e)
@@ -228,7 +228,7 @@ class Client:
                 self.drops += 1
                 if self.on_down:
                     self.on_down()
-            if not hal.wifi_up() or time.ticks_diff(time.ticks_ms(), t0) >= _STABLE_MS:
+            if not wifi.wifi_up() or time.ticks_diff(time.ticks_ms(), t0) >= _STABLE_MS:
                 # The radio lost the access point (not the broker's doing), or the connection
                 # had held: come back soon. A broker that drops us at once gets the backoff.
                 backoff = _MIN_BACKOFF_MS
@@ -245,17 +245,17 @@ class Client:
         self.error = "%s: %s" % (type(e).__name__, e) if str(e) else type(e).__name__
 
     async def _join(self):
-        if hal.wifi_up():
+        if wifi.wifi_up():
             return
         # Not joined (or the link was lost): ask again; a Pico W does not rejoin by itself.
         ssid, pw = self._wifi
-        hal.wifi_connect(ssid, pw)
+        wifi.wifi_connect(ssid, pw)
         t0 = time.ticks_ms()
-        while not hal.wifi_up():
+        while not wifi.wifi_up():
             waited = time.ticks_diff(time.ticks_ms(), t0)
             # A second's grace: right after connect() some ports still show the last failure.
-            if waited > _WIFI_MS or (waited > 1000 and hal.wifi_failed()):
-                raise OSError("no Wi-Fi from '%s' (%s)" % (ssid, hal.wifi_status()))
+            if waited > _WIFI_MS or (waited > 1000 and wifi.wifi_failed()):
+                raise OSError("no Wi-Fi from '%s' (%s)" % (ssid, wifi.wifi_status()))
             await asyncio.sleep_ms(_TICK_MS)
         self.wifi_joins += 1
 
@@ -302,7 +302,7 @@ class Client:
                 await self.on_up()
             while c.error is None:
                 await asyncio.sleep_ms(_TICK_MS)
-                if not hal.wifi_up():
+                if not wifi.wifi_up():
                     c.fail(OSError("Wi-Fi lost"))
                     break
                 now = time.ticks_ms()

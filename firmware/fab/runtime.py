@@ -112,7 +112,9 @@ class Runtime:
             self.emit({"event": "net_error", "error": str(e)})
         # MQTT sends what the journal holds: a board with a network config always keeps one.
         if self.cfg and (self.cfg["journal"] or self.net is not None):
-            self.tele.open(ev, self.cfg["journal_kb"])
+            from fab.checkpoint import restore
+
+            restore(self.tele, ev, self.cfg["journal_kb"], ("production", "energy"))
             self.journal = self.tele.journal
         if self.machine:
             self.tele.attach(self.machine)

@@ -3,15 +3,13 @@
 # before it goes out (USB as a JSON line, MQTT from the journal, see fab.uplink).
 #
 # Totals since the board's first boot: a machine counts since this boot (its counters start at 0
-# with it: production() and energy() give units and Wh); the journal's last production and
-# energy records are the base that those counts add to. So a reset or a power cut loses at most
-# what was counted since the last record (one report_s), and flash sees one appended record per
-# report, never a counter file rewritten in place (wear). Without a journal they count from boot.
+# with it; its PRODUCTION and ENERGY name the status fields that count); the journal's last
+# production and energy records are the base that those counts add to. So a reset or a power cut loses at most
+# what was counted since the last record (a minute at most), and flash sees an appended record per
+# change, never a counter file rewritten in place (wear). Without a journal they count from boot.
 import time
 
 from micropython import const
-
-from fab import VERSION
 
 _KINDS = ("production", "energy")
 _TOTALS_MS = const(60000)  # a changed total is recorded at most once a minute: flash wear
@@ -21,10 +19,14 @@ def _summed(field):
     return field == "units" or field.endswith("_wh")
 
 
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 class Tele:
     def __init__(self, rt):
         self.rt = rt
-        self.journal = None  # fab.journal.Journal when on
+        self.journal = None  # fab.journal.Journal when on (fab.checkpoint opens it)
         self.error = ""
         self.seq = 0  # the seq without a journal: counted from boot
         self.boots = None  # restored from the journal; None without one
@@ -34,34 +36,9 @@ class Tele:
         self.when = {}  # kind -> ticks_ms of that record
         self.events = ()  # machine events kept as records (the machine's RECORDS)
 
-    def open(self, ev, kb):
-        """Open the journal and restore the boot counter and the totals from it. An empty
-        journal is a first boot and gets no boot record, so that a new board's first status
-        record is seq 1; later boots' records go out with the boot event."""
-        from fab.journal import Journal
-        try:
-            j = Journal(segments=max(2, kb // 4))  # 4 KB segments: LittleFS blocks
-            boots = 0
-            for kind in ("boot", "status"):
-                r = j.last(kind)
-                if r and isinstance(r.get("boots"), int) and r["boots"] > boots:
-                    boots = r["boots"]
-            for kind in _KINDS:
-                r = j.last(kind)
-                if r:
-                    self.base[kind] = r
-            self.journal = j
-            self.boot_seq = j.next_seq
-            self.boots = ev["boots"] = boots + 1
-            if j.next_seq > 1:
-                ev["seq"] = j.append("boot", {"boots": self.boots, "firmware": VERSION,
-                                              "reset_cause": ev["reset_cause"]})
-        except (OSError, ValueError) as e:
-            self.error = "journal: %s" % e  # telemetry still goes out on the link
-
     def attach(self, machine):
-        """The machine's counters and event records; it may take back what it keeps besides
-        counts (the wind rig its battery's state of charge) with resume(kind, record)."""
+        # The machine's counters and event records; it may take back what it keeps besides
+        # counts (the wind rig its battery's state of charge) with resume(kind, record).
         self.events = getattr(machine, "RECORDS", ())
         resume = getattr(machine, "resume", None)
         if resume is not None:
@@ -69,7 +46,7 @@ class Tele:
                 resume(kind, self.base[kind])
 
     def record(self, kind, rec):
-        """Commit one record; its seq (None when the flash failed: it still goes out on USB)."""
+        # Commit one record; its seq (None when the flash failed: it still goes out on USB).
         j = self.journal
         if j is None:
             self.seq += 1
@@ -80,26 +57,33 @@ class Tele:
             self.error = "journal: %s" % e
             return None
 
-    def totals(self, machine):
-        """[(kind, record)] of the machine's production and energy totals that changed (and
-        were last recorded a minute ago or more)."""
+    def totals(self, machine, status):
+        # [(kind, record)] of the machine's totals that changed (and were last recorded a
+        # minute ago or more): fields of its status, named by its PRODUCTION (field, unit) and
+        # ENERGY (fields), so that a total is the status's own number.
         out = []
         now = time.ticks_ms()
         for kind in _KINDS:
-            f = getattr(machine, kind, None)
-            if f is None:
+            prod = kind == "production"
+            spec = getattr(machine, "PRODUCTION" if prod else "ENERGY", None)
+            if spec is None:
                 continue
             t = self.when.get(kind)
             if t is not None and time.ticks_diff(now, t) < _TOTALS_MS:
                 continue
-            rec = f()
+            if prod:
+                rec = {"units": status[spec[0]], "unit": spec[1]}
+            else:
+                rec = {}
+                for k in spec:
+                    rec[k] = status[k]
             base = self.base.get(kind)
             # A base in another unit is another machine's (the board was re-configured).
             if base is not None and base.get("unit") == rec.get("unit"):
                 for k in rec:
-                    b = base.get(k)
-                    if _summed(k) and isinstance(b, (int, float)) and not isinstance(b, bool):
-                        rec[k] = round(rec[k] + b, 4)
+                    b, v = base.get(k), rec[k]
+                    if _summed(k) and _number(b) and _number(v):
+                        rec[k] = round(v + b, 4)
             if rec != self.sent.get(kind):
                 self.sent[kind] = dict(rec)  # rec itself gets seq and tele on its way out
                 self.when[kind] = now
@@ -107,12 +91,12 @@ class Tele:
         return out
 
     def report(self, status):
-        """The records of one report_s: the status, then the totals that moved."""
+        # The records of one report_s: the status, then the totals that moved.
         rt = self.rt
         status.pop("journal", None)
         self._out("status", status)
         if rt.machine is not None:
-            for kind, rec in self.totals(rt.machine):
+            for kind, rec in self.totals(rt.machine, status):
                 self._out(kind, rec)
 
     def _out(self, kind, rec):

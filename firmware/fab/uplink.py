@@ -8,7 +8,7 @@ import json
 import asyncio
 from micropython import const
 
-from fab import VERSION, hal, hass, netcfg
+from fab import VERSION, hal, hass, netcfg, wifi
 from fab.mqtt import Client, MQTTError
 from fab.netcmd import CTR_FILE, Commands
 
@@ -31,7 +31,7 @@ def start(rt, data):
     rt.uplink = up
     asyncio.create_task(rt.guard("uplink", up.run, True))
     if up.clock is not None:
-        asyncio.create_task(rt.guard("clock", lambda: up.clock.run(hal.wifi_up), True))
+        asyncio.create_task(rt.guard("clock", lambda: up.clock.run(wifi.wifi_up), True))
     return up
 
 
@@ -241,7 +241,7 @@ class Uplink:
                "ctr": self.cmds.ctr.last,
                "entities": len(self.ha_topics), "retired": self.retired}
         out.update(netcfg.public(self.cfg))
-        out.update(hal.wifi_status())
+        out.update(wifi.wifi_status())
         if self.clock is not None:
             out.update(self.clock.status())
         return out

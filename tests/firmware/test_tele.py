@@ -127,6 +127,7 @@ def test_a_polyfloss_reports_grams_and_the_heaters_energy(make_board):
     # the status record of the same report: just before them
     st = [t for t in b.telemetry("status") if t["seq"] < p["seq"]][-1]
     assert p["unit"] == "g" and p["units"] == st["produced_g"]
-    assert e["used_wh"] > 0 and e["power_w"] >= 0
+    assert e["used_wh"] > 0 and e["power_w"] >= 0 and set(e) == {
+        "used_wh", "power_w", "seq", "tele"}
     st = [t for t in b.telemetry("status") if t["seq"] < e["seq"]][-1]
     assert e["used_wh"] == pytest.approx(st["heater_wh"] + st["drum_wh"], abs=0.01)

@@ -12,6 +12,7 @@ _MAX_MOVES = 64
 
 
 class Machine:
+    PRODUCTION = ("job_moves", "moves")  # the status field that counts what it made, its unit
     def __init__(self, cfg, pins, board):
         from fab.axis import Axis
 
@@ -79,9 +80,6 @@ class Machine:
         s["jobs"] = self.jobs
         s["job_moves"] = self.job_moves
         return s
-
-    def production(self):
-        return {"units": self.job_moves, "unit": "moves"}
 
     def stop(self):
         return self.axis.estop("stop command")

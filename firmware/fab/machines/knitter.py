@@ -51,6 +51,7 @@ def _emit_line(obj):
 
 
 class Machine:
+    PRODUCTION = ("rows_total", "rows")  # the status field that counts what it made, its unit
     def __init__(self, cfg, pins, board):
         import asyncio
 
@@ -287,9 +288,6 @@ class Machine:
         if self.yarn:
             self.yarn.report(out)
         return out
-
-    def production(self):
-        return {"units": self.sel.total_rows, "unit": "rows"}
 
     def stop(self):
         was = "knitting" if self.sel.active else "idle"

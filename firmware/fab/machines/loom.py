@@ -86,6 +86,7 @@ def check(cfg, board, pins):
 
 
 class Machine:
+    PRODUCTION = ("made", "picks")  # the status field that counts what it made, its unit
     def __init__(self, cfg, pins, board):
         from fab import hal
         from fab.drivers.solenoids import Bank
@@ -164,9 +165,6 @@ class Machine:
         s = self.loom.status()
         s["seguin"] = self.cfg["seguin"]
         return s
-
-    def production(self):
-        return {"units": self.loom.made, "unit": "picks"}
 
     def stop(self):
         was = self.loom.shed

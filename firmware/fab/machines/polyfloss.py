@@ -44,6 +44,8 @@ _TUNE_MAX_MS = 3600000
 
 class Machine(Control):
     # Machine(cfg, pins, board) is Control's: the parts wired from the config.
+    PRODUCTION = ("produced_g", "g")  # the status fields of the totals (fab.tele)
+    ENERGY = ("used_wh", "power_w")
 
     # --- commands ---
 
@@ -178,21 +180,14 @@ class Machine(Control):
              "grams": None if sc.grams is None else round(sc.grams, 2),
              "scale_ok": sc.misses < 3, "produced_g": round(sc.produced, 2),
              "g_per_h": round(sc.produced / spin_h, 1) if spin_h > 0 else 0.0,
-             "heater_wh": round(h.wh(), 2), "drum_wh": round(d.wh, 2),
+             "heater_wh": round(h.wh(), 2), "drum_wh": round(d.wh, 2), "used_wh": round(wh, 3),
+             "power_w": round(h.watts * h.duty + d.watts * d.drive, 1),
              "kwh_per_kg": round(wh / sc.produced, 3) if sc.produced >= 1 else None,
              "spin_s": round(d.spin_s, 1), "kp": self.pid.kp, "ki": self.pid.ki,
              "kd": self.pid.kd, "ticks": self.ticks, "late_ms": self.late_ms,
              "overruns": self.overruns}
         s.update(d.status())
         return s
-
-    def production(self):
-        return {"units": round(self.scale.produced, 2), "unit": "g"}
-
-    def energy(self):
-        h, d = self.heater, self.drum
-        return {"used_wh": round(h.wh() + d.wh, 3),
-                "power_w": round(h.watts * h.duty + d.watts * d.drive, 1)}
 
     def stop(self):
         was = self.mode + (", spin" if self.drum.target > 0 else "")

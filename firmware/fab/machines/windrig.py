@@ -47,6 +47,8 @@ _DUTY_STEP = 0.02
 
 class Machine(Rotor):
     RECORDS = ("piece",)  # a piece's label is kept in the journal and sent over MQTT
+    PRODUCTION = ("rows", "rows")  # the status fields of the totals (fab.tele)
+    ENERGY = ("harvested_wh", "used_wh", "bat_in_wh", "bat_out_wh", "soc", "load_w", "gen_w")
 
     def __init__(self, cfg, pins, board):
         from fab import hal
@@ -220,16 +222,6 @@ class Machine(Rotor):
             s.update({"running": self.running, "duty": round(self.duty, 3),
                       "policy": self.policy.why, "budget_w": round(self.policy.budget_w(), 2)})
         return s
-
-    def production(self):
-        return {"units": self.rows, "unit": "rows"}
-
-    def energy(self):
-        e = self.meter
-        return {"harvested_wh": round(e.harvested_wh, 3), "used_wh": round(e.used_wh, 3),
-                "bat_in_wh": round(e.bat_in_wh, 3), "bat_out_wh": round(e.bat_out_wh, 3),
-                "soc": round(e.soc, 4), "power_w": round(e.load_w, 2),
-                "harvest_w": round(e.gen_w, 2)}
 
     def resume(self, kind, rec):
         # The battery did not change while the board was off (much): better than soc_start.
