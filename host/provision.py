@@ -132,7 +132,7 @@ class Provisioned:
 
 
 def settings(device_id: str, wifi_ssid: str, wifi_password: str | None, broker_url: str,
-             key: bytes) -> tuple[dict, str]:
+             key: bytes, ntp: str | None = None) -> tuple[dict, str]:
     """Check everything before touching the board -> (net.json fields, broker as shown)."""
     from .collector import CollectorError, parse_broker
 
@@ -151,6 +151,8 @@ def settings(device_id: str, wifi_ssid: str, wifi_password: str | None, broker_u
     shown = "%s:%d" % (b["host"], b["port"]) + (" as %s" % b["username"] if b["username"] else "")
     net = {"wifi_ssid": wifi_ssid, "wifi_password": wifi_password or "", "mqtt": broker_url,
            "device_id": device_id, "key": key.hex()}
+    if ntp is not None:
+        net["ntp"] = ntp
     try:  # the board's own check, in its words (it never repeats a secret)
         from . import config as hostcfg
         from fab import netcfg
@@ -165,11 +167,11 @@ def settings(device_id: str, wifi_ssid: str, wifi_password: str | None, broker_u
 
 def provision(dev: Device, device_id: str, wifi_ssid: str, wifi_password: str | None,
               broker_url: str, key: bytes | None = None, keystore: KeyStore | None = None,
-              reset: bool = True) -> Provisioned:
+              reset: bool = True, ntp: str | None = None) -> Provisioned:
     """Write config/net.json on the board and the key in the key store; returns what was done
     (the key included, for the caller that was asked to show it)."""
     key = key if key is not None else new_key()
-    net, shown = settings(device_id, wifi_ssid, wifi_password, broker_url, key)
+    net, shown = settings(device_id, wifi_ssid, wifi_password, broker_url, key, ntp)
     store = keystore or KeyStore()
     store.load()  # a broken key store stops us before the board gets a key we could not keep
     out = dev.exec(_BOARD % json.dumps(net), timeout=20)
@@ -206,11 +208,12 @@ def cli(args) -> int:
         password = os.environ.get("MICROFAB_WIFI_PASSWORD")  # keeps it out of shell history
     try:
         key = parse_key(args.key or "auto")
-        settings(args.device_id, args.wifi_ssid, password, args.broker, key)
+        ntp = getattr(args, "ntp", None)
+        settings(args.device_id, args.wifi_ssid, password, args.broker, key, ntp)
         port = ports.resolve(args.port).port
         with Device(port).connect() as dev:
             done = provision(dev, args.device_id, args.wifi_ssid, password, args.broker, key,
-                             reset=not args.no_reset)
+                             reset=not args.no_reset, ntp=ntp)
     except (ProvisionError, DeviceError, ports.PortError) as e:
         err.print("microfab: %s" % e)
         return 1
@@ -237,6 +240,9 @@ def add_arguments(p):
                    "or 64 hex digits")
     p.add_argument("--show-key", action="store_true", help="print the key once (it is stored "
                    "in ~/.config/microfab/keys.json either way)")
+    p.add_argument("--ntp", metavar="HOST[:PORT]", help="the time server that sets the board's "
+                   "clock (default: pool.ntp.org; \"\" for none, e.g. on a network without "
+                   "internet and no server of its own)")
     p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
 
 

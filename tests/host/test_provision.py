@@ -135,3 +135,14 @@ def test_the_api_returns_the_key_and_keeps_it_out_of_its_repr_and_resets_the_boa
         with Device(sim.port).connect() as dev:
             provision(dev, "wind-2", "workshop", None, "mqtts://broker.local", key,
                       keystore=store, reset=False)
+
+
+def test_a_time_server_of_the_workshops_own_and_a_bad_one(serial_sim, run):
+    sim = serial_sim("--blank")
+    code, shown = run(sim, "--ntp", "192.168.1.2")
+    assert code == 0, shown
+    assert board_net(sim)["ntp"] == "192.168.1.2"
+    code, shown = run(sim, "--ntp", "192.168.1.2:99999")
+    assert code == 1 and "the board would refuse these settings" in shown
+    assert "'ntp' must be a time server's name or address" in shown
+    assert board_net(sim)["ntp"] == "192.168.1.2"  # left as it was
