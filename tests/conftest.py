@@ -1,3 +1,6 @@
+import os
+import uuid
+
 import pytest
 
 from microfab.pytest_plugin import Made, start_broker
@@ -104,3 +107,20 @@ def world(flash):
     w.modules["vasyncio"].reset()
     w.board = w.modules["vboard"].Board(microfab_boards.load("pico"), {"machine": "none"}, seed=1)
     return w
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database for the test (dropped after it), when a server is reachable:
+    $MICROFAB_TEST_PG or the local one with trust auth; skips otherwise."""
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+    base = os.environ.get("MICROFAB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        admin = psycopg.connect(base, autocommit=True, connect_timeout=3)
+    except psycopg.Error as e:
+        pytest.skip("no PostgreSQL server reachable at %s: %s" % (base, str(e).strip()[:120]))
+    name = "microfab_test_" + uuid.uuid4().hex[:10]
+    admin.execute("CREATE DATABASE %s" % name)
+    yield base.rsplit("/", 1)[0] + "/" + name
+    admin.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    admin.close()

@@ -3,14 +3,12 @@
 nothing the broker accepted is lost when the broker or the collector goes down, and collectors
 in one shared-subscription group split a fleet between them."""
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -360,21 +358,6 @@ def test_the_default_database_is_in_the_users_data_folder(monkeypatch, tmp_path)
 
 
 # --- PostgreSQL, when a server is reachable ---
-
-@pytest.fixture
-def pg_url():
-    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
-    base = os.environ.get("MICROFAB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        admin = psycopg.connect(base, autocommit=True, connect_timeout=3)
-    except psycopg.Error as e:
-        pytest.skip("no PostgreSQL server reachable at %s: %s" % (base, str(e).strip()[:120]))
-    name = "microfab_test_" + uuid.uuid4().hex[:10]
-    admin.execute("CREATE DATABASE %s" % name)
-    yield base.rsplit("/", 1)[0] + "/" + name
-    admin.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
-    admin.close()
-
 
 def test_postgresql_two_collectors_into_one_database_store_each_record_once(
         mosquitto, boards, collectors, pg_url):

@@ -9,7 +9,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import uuid
 from datetime import date, datetime
 
 import pytest
@@ -190,26 +189,13 @@ def test_clear_errors_for_empty_missing_and_foreign_databases(tmp_path, db, caps
         build(tmp_path / "empty.db")
 
 
-def test_the_same_report_from_postgresql(tmp_path):
-    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
-    base = os.environ.get("MICROFAB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        admin = psycopg.connect(base, autocommit=True, connect_timeout=3)
-    except psycopg.Error as e:
-        pytest.skip("no PostgreSQL server reachable at %s: %s" % (base, str(e).strip()[:120]))
-    name = "microfab_test_" + uuid.uuid4().hex[:10]
-    admin.execute("CREATE DATABASE %s" % name)
-    try:
-        url = base.rsplit("/", 1)[0] + "/" + name
-        store = open_store(url)
-        fill(store, fleet_records())
-        store.close()
-        pg = build(url)
-        lite = tmp_path / "t.db"
-        store = SqliteStore(lite)
-        fill(store, fleet_records())
-        store.close()
-        assert pg.devices == build(lite).devices and pg.machines == build(lite).machines
-    finally:
-        admin.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
-        admin.close()
+def test_the_same_report_from_postgresql(tmp_path, pg_url):
+    store = open_store(pg_url)
+    fill(store, fleet_records())
+    store.close()
+    pg = build(pg_url)
+    lite = tmp_path / "t.db"
+    store = SqliteStore(lite)
+    fill(store, fleet_records())
+    store.close()
+    assert pg.devices == build(lite).devices and pg.machines == build(lite).machines
