@@ -1,9 +1,9 @@
 # A small MQTT 3.1.1 client on asyncio streams: CONNECT with a last will, keepalive pings,
 # SUBSCRIBE, PUBLISH at QoS 0 and 1 with PUBACK tracking. After Peter Hinch's mqtt_as, in two
-# halves: Conn is the protocol on one good connection; Client keeps a connection, and its run()
-# is the one place that reconnects (with exponential backoff and jitter). Every network wait has
-# a timeout, and nothing here blocks the event loop, so control tasks keep their period whatever
-# the Wi-Fi or the broker do. Packet layouts: MQTT 3.1.1 (OASIS, 2014) section 3.
+# halves: fab.mqtt_wire's Conn is the protocol on one good connection; Client (here) keeps a
+# connection, and its run() is the one place that reconnects (with exponential backoff and
+# jitter). Every network wait has a timeout, and nothing here blocks the event loop, so control
+# tasks keep their period whatever the Wi-Fi or the broker do.
 import os
 import struct
 import time
@@ -12,152 +12,24 @@ import asyncio
 from micropython import const
 
 from fab import wifi
+from fab.mqtt_wire import IO_MS, Conn, MQTTError, connect_packet, packet, publish_packet, text
 
-_IO_MS = const(5000)  # connect, CONNACK, SUBACK, a write draining, a PINGRESP
 _ACK_MS = const(10000)  # a PUBACK later than this: the connection is taken for dead
 _WIFI_MS = const(20000)  # association + DHCP; mqtt_as allows about the same
 _TICK_MS = const(250)  # how often the keeper looks at the connection
 _MIN_BACKOFF_MS = const(1000)
 _MAX_BACKOFF_MS = const(60000)
 _STABLE_MS = const(60000)  # a connection that lasted this long resets the backoff
-MAX_PACKET = const(1200)  # an incoming packet above this is skipped unread; a 1 KB command fits
 _CONNACK = {1: "the broker refused protocol 3.1.1", 2: "the broker refused the client id",
             3: "the broker is unavailable",
             4: "the broker refused the user name or password (not shown)",
             5: "the broker says this client is not authorized"}
 
 
-class MQTTError(Exception):
-    pass
-
-
-def _text(s):
-    b = s.encode() if isinstance(s, str) else bytes(s)
-    return struct.pack("!H", len(b)) + b
-
-
-def _packet(head, body):
-    # Fixed header: type/flags, then the remaining length in 7-bit groups (3.1.1 section 2.2.3).
-    n = len(body)
-    out = bytearray([head])
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            break
-    return bytes(out) + body
-
-
-def connect_packet(client_id, keepalive_s, user=None, password=None, will=None):
-    """CONNECT with clean session: a board that was away gets no stale commands queued for it."""
-    flags = 0x02
-    body = _text(client_id)
-    if will:
-        topic, msg, retain = will
-        flags |= 0x04 | 0x08 | (0x20 if retain else 0)  # will at QoS 1
-        body += _text(topic) + _text(msg)
-    if user is not None:
-        flags |= 0x80
-        body += _text(user)
-        if password is not None:
-            flags |= 0x40
-            body += _text(password)
-    return _packet(0x10, b"\x00\x04MQTT\x04" + bytes([flags]) + struct.pack("!H", keepalive_s)
-                   + body)
-
-
-def publish_packet(topic, payload, qos=0, retain=False, dup=False, pid=0):
-    head = 0x30 | (qos << 1) | (0x01 if retain else 0) | (0x08 if dup else 0)
-    body = _text(topic) + (struct.pack("!H", pid) if qos else b"")
-    return _packet(head, body + (payload.encode() if isinstance(payload, str) else payload))
-
-
-class Conn:
-    """The protocol on one good connection. Writes are whole packets under a lock, each drained
-    within _IO_MS; reads are packet by packet. Any failure marks the connection dead."""
-
-    def __init__(self, reader, writer):
-        self.r = reader
-        self.w = writer
-        self.lock = asyncio.Lock()
-        self.last_rx = self.last_tx = time.ticks_ms()
-        self.ping_at = None  # ticks of the PINGREQ not answered yet
-        self.error = None  # why it died
-
-    async def send(self, pkt):
-        try:
-            async with self.lock:
-                self.w.write(pkt)
-                await asyncio.wait_for_ms(self.w.drain(), _IO_MS)
-        except asyncio.TimeoutError:
-            e = MQTTError("a write did not drain within %d ms" % _IO_MS)
-            self.fail(e)
-            raise e
-        except Exception as e:
-            self.fail(e)
-            raise
-        self.last_tx = time.ticks_ms()
-
-    async def packet(self):
-        """(first byte, body, skipped): a PUBLISH above MAX_PACKET is read past in 256-byte
-        pieces and comes back with its topic and packet id only, skipped=True."""
-        r = self.r
-        b0 = (await r.readexactly(1))[0]
-        n = shift = 0
-        while True:
-            b = (await r.readexactly(1))[0]
-            n |= (b & 0x7F) << shift
-            if not b & 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise MQTTError("malformed remaining length from the broker")
-        self.last_rx = time.ticks_ms()
-        if n <= MAX_PACKET:
-            return b0, (await r.readexactly(n)) if n else b"", False
-        if b0 & 0xF0 != 0x30:
-            raise MQTTError("a %d-byte packet of type %d from the broker" % (n, b0 >> 4))
-        head = await r.readexactly(2)
-        keep = 2 + (head[0] << 8 | head[1]) + (2 if b0 & 0x06 else 0)
-        if keep > MAX_PACKET:
-            raise MQTTError("a topic of more than %d bytes from the broker" % MAX_PACKET)
-        body = head + await r.readexactly(keep - 2)
-        left = n - keep
-        while left:
-            left -= len(await r.readexactly(min(left, 256)))
-            self.last_rx = time.ticks_ms()
-        return b0, body, True
-
-    async def expect(self, kind, what):
-        try:
-            got: tuple = await asyncio.wait_for_ms(self.packet(), _IO_MS)
-        except asyncio.TimeoutError:
-            raise MQTTError("no %s from the broker within %d ms" % (what, _IO_MS))
-        if got[0] >> 4 != kind:
-            raise MQTTError("expected %s from the broker, got packet type %d" % (what, got[0] >> 4))
-        return got[1]
-
-    def fail(self, e):
-        if self.error is None:
-            self.error = e
-
-    def close(self, bye=b""):
-        # bye: written without waiting (the broker reads it if the line still works), e.g. the
-        # last will published by hand and a DISCONNECT, so that a broker that only now gets to
-        # this connection does not fire the will after the board is back on a new one.
-        try:
-            if bye:
-                self.w.write(bye)
-            self.w.close()
-        except Exception:
-            pass
-
-
 class Client:
     """Keeps one connection to the broker: Wi-Fi, TCP, CONNECT, subscriptions, pings. Hooks:
     on_up() (a coroutine, after every connect), on_message(topic, payload) (a coroutine;
-    payload None for one above MAX_PACKET), on_ack(pid), on_down()."""
+    payload None for one above mqtt_wire.MAX_PACKET), on_ack(pid), on_down()."""
 
     def __init__(self, host, port, client_id, user=None, password=None, keepalive_s=30,
                  ssid=None, wifi_password=None):
@@ -263,9 +135,9 @@ class Client:
         self.attempts += 1
         try:
             rw: tuple = await asyncio.wait_for_ms(asyncio.open_connection(self._ip, self.port),
-                                                  _IO_MS)
+                                                  IO_MS)
         except asyncio.TimeoutError:
-            raise MQTTError("no TCP connection to the broker within %d ms" % _IO_MS)
+            raise MQTTError("no TCP connection to the broker within %d ms" % IO_MS)
         c = Conn(rw[0], rw[1])
         try:
             user, pw = self._login
@@ -277,7 +149,7 @@ class Client:
                 raise MQTTError(_CONNACK.get(code, "CONNACK refused, code %d" % code))
             for topic, qos in self.subs:
                 pid = self.next_pid()
-                await c.send(_packet(0x82, struct.pack("!H", pid) + _text(topic) + bytes([qos])))
+                await c.send(packet(0x82, struct.pack("!H", pid) + text(topic) + bytes([qos])))
                 body = await c.expect(9, "SUBACK")
                 if len(body) < 3 or body[2] == 0x80:
                     raise MQTTError("the broker refused the subscription to %s" % topic)
@@ -306,8 +178,8 @@ class Client:
                     c.fail(OSError("Wi-Fi lost"))
                     break
                 now = time.ticks_ms()
-                if c.ping_at is not None and time.ticks_diff(now, c.ping_at) > _IO_MS:
-                    c.fail(MQTTError("no PINGRESP within %d ms" % _IO_MS))
+                if c.ping_at is not None and time.ticks_diff(now, c.ping_at) > IO_MS:
+                    c.fail(MQTTError("no PINGRESP within %d ms" % IO_MS))
                 for pid in self.inflight:
                     if time.ticks_diff(now, self.inflight[pid]) > _ACK_MS:
                         c.fail(MQTTError("no PUBACK within %d ms" % _ACK_MS))

@@ -11,7 +11,7 @@ from micropython import const
 from fab import auth
 from fab.protocol import CommandError
 
-_MAX_CMD = const(1024)  # bytes: the serial line limit holds for MQTT too (below mqtt.MAX_PACKET)
+_MAX_CMD = const(1024)  # bytes: the serial line limit holds for MQTT too (below mqtt_wire.MAX_PACKET)
 _LOG_MS = const(1000)  # at most one cmd_refused event per second; the rest are counted
 CTR_FILE = "net_ctr.json"  # outside config/: a deploy must not roll the counter back
 _FIELDS = ("cmd", "args", "ctr", "mac")
