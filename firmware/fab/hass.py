@@ -50,8 +50,9 @@ def _label(field):
     return words.replace("_", " ")  # the kind is in unique_id; Home Assistant groups by device
 
 
-def configs(prefix, dev, name, model, kind, rec):
-    """[(topic, payload)] for the fields of one record that Home Assistant can show."""
+def configs(prefix, dev, name, model, kind, rec, skip=()):
+    """[(topic, payload)] for the fields of one record that Home Assistant can show; `skip`:
+    fields another record kind shows already (a status's soc, which the energy record has)."""
     base = "microfab/%s/" % dev
     device = {"identifiers": ["microfab_" + dev], "name": name, "manufacturer": "microfab",
               "model": model, "sw_version": VERSION}
@@ -62,7 +63,7 @@ def configs(prefix, dev, name, model, kind, rec):
     for field in rec:
         v = rec[field]
         s = spec(field, made if isinstance(made, str) else None)
-        if s is None or isinstance(v, (bool, str, list, dict)):
+        if s is None or isinstance(v, (bool, str, list, dict)) or field in skip:
             continue
         unit, dclass, sclass, scale = s
         if kind == "status" and sclass == "total_increasing":

@@ -184,8 +184,11 @@ class Uplink:
         model = "%s on %s" % (rt.cfg and rt.cfg["machine"], rt.board and rt.board["name"])
         topics = self.ha_topics
         new = False
+        # The energy record's fields are its sensors; the status's copies would be twins.
+        skip = getattr(rt.machine, "ENERGY", ()) if kind == "status" else ()
         for topic, payload in hass.configs(self.cfg["discovery_prefix"], dev,
-                                           self.cfg["name"] or "microfab " + dev, model, kind, rec):
+                                           self.cfg["name"] or "microfab " + dev, model, kind, rec,
+                                           skip):
             await self.c.publish(topic, payload, 1, True)
             if topic not in topics:
                 topics.append(topic)

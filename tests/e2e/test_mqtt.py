@@ -206,6 +206,7 @@ def test_home_assistant_finds_the_sensors_and_forgets_them_when_the_board_is_ret
     assert used["device"]["model"] == "polyfloss on pico_w" and used["origin"]["name"] == "microfab"
     assert used["availability_topic"] == "microfab/b1/status"
     assert cfgs["homeassistant/sensor/b1_energy_power_w/config"]["device_class"] == "power"
+    assert "homeassistant/sensor/b1_status_power_w/config" not in cfgs  # one sensor, not twins
     made = cfgs["homeassistant/sensor/b1_production_units/config"]
     assert made["state_class"] == "total_increasing" and made["unit_of_measurement"] == "g"
     assert made["device_class"] == "weight" and made["state_topic"] == "microfab/b1/tele/production"
