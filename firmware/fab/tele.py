@@ -77,8 +77,9 @@ class Tele:
                 rec = {}
                 for k in spec:
                     rec[k] = status[k]
-            base = self.base.get(kind)
-            # A base in another unit is another machine's (the board was re-configured).
+            # A machine that keeps its total itself (PRODUCTION's third item) needs no base; a
+            # base in another unit is another machine's (the board was re-configured).
+            base = None if prod and len(spec) > 2 else self.base.get(kind)
             if base is not None and base.get("unit") == rec.get("unit"):
                 for k in rec:
                     b, v = base.get(k), rec[k]

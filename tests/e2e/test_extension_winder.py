@@ -215,16 +215,21 @@ def test_winds_50_m_and_the_model_agrees(winder):
     # on the cruise, where a step every 39.27 us is sent as one every 39 us (whole microseconds).
     assert b.now == pytest.approx(1.0 + 49.5 * 39 / 39.27, abs=0.01)
     # Telemetry carried the wind as it went, every report_s.
-    tele = [t for t in b.telemetry() if t["motion"] == "winding"]
+    tele = [t for t in b.telemetry("status") if t["motion"] == "winding"]
     assert len(tele) >= 9
     assert all(a["wind_m"] < c["wind_m"] for a, c in zip(tele, tele[1:]))
     assert tele[-1]["wind_m"] == pytest.approx(tele[-1]["uptime_s"] - 0.25, abs=0.3)
     st = b.send("status")
     assert (st["motion"], st["yarn"], st["winds"], st["total_m"]) == ("idle", "ok", 1, 50.0)
+    b.advance(61)  # a changed total goes out at most once a minute
+    assert b.telemetry("production")[-1]["units"] == 50.0  # what a report counts, in m
     # The count is kept on the flash: a reset forgets the motion, not the metres.
     b.reset()
     st = b.send("status")
     assert (st["bobbin_m"], st["total_m"], st["winds"]) == (50.0, 50.0, 1)
+    b.advance(11)
+    assert b.telemetry("production")[-1] == {"units": 50.0, "unit": "m", "tele": "production",
+                                             "seq": b.telemetry("production")[-1]["seq"]}
     assert b.send("new-bobbin") == {"id": st["id"] + 1, "ok": True, "doffed_m": 50.0,
                                     "bobbin_m": 0.0}
     st = b.send("status")

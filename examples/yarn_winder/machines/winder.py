@@ -53,6 +53,10 @@ def _emit_line(obj):
 
 
 class Machine:
+    # The production record (fab.tele): total_m, kept in winder.json across resets by the winder
+    # itself (the third item), so the runtime adds nothing to it.
+    PRODUCTION = ("total_m", "m", True)
+
     def __init__(self, cfg, pins, board):
         from fab import hal
         from fab.axis import Axis
