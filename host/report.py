@@ -23,6 +23,10 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 from .telemetry import TelemetryError, open_store
 
 COUNTERS = {"production": ("units",), "energy": ("harvested_wh", "used_wh")}
+# A record stamped before this was made by a board whose clock was never set (an RP2040 starts
+# at 2021-01-01, an ESP32 at 2000-01-01; see fab/clock.py): it has no day. Such records are left
+# out, and what they counted goes to the next record with a real time.
+SANE_TS = 1704067200  # 2024-01-01
 
 
 class ReportError(TelemetryError):
@@ -53,6 +57,7 @@ class Report:
     last: date
     devices: list[Day]   # one per device and day with anything to say
     machines: list[Day]  # the same summed per machine kind (and unit name) and day
+    unset_clock: int = 0  # records left out: stamped by a board whose clock was not set
 
 
 def parse_day(text: str | None, what: str) -> date | None:
@@ -113,13 +118,18 @@ def _stamp(d: date, tz) -> float:
 
 
 def _build(store, d_from, d_to, tz) -> Report:
-    span = _query(store, "SELECT min(ts), max(ts), count(*) FROM telemetry")[0]
+    span = _query(store, "SELECT min(ts), max(ts), count(*) FROM telemetry WHERE ts >= %s",
+                  (SANE_TS,))[0]
+    unset = _query(store, "SELECT count(*) FROM telemetry WHERE ts < %s", (SANE_TS,))[0][0]
     if not span[2]:
         raise ReportError("%s holds no telemetry yet: start `microfab collect`, and boards "
-                          "publish to microfab/<device>/tele/<kind>" % store.name)
+                          "publish to microfab/<device>/tele/<kind>%s" % (store.name, (
+                              " (%d records stamped before 2024: their boards' clocks were "
+                              "never set; give them a time server)" % unset) if unset else ""))
     held = [datetime.fromtimestamp(t, tz).date() for t in span[:2]]
     first, last = d_from or held[0], d_to or held[1]
     t0, t1 = _stamp(first, tz), _stamp(last + timedelta(days=1), tz)
+    t0 = max(t0, SANE_TS)
     rows = _query(store, "SELECT device, seq, ts, kind, record FROM telemetry WHERE kind IN "
                   "('production', 'energy', 'piece') AND ts >= %s AND ts < %s "
                   "ORDER BY device, seq", (t0, t1))
@@ -129,8 +139,8 @@ def _build(store, d_from, d_to, tz) -> Report:
     # Each counter starts from the device's last record before the period, when there is one.
     starts = _query(store, "SELECT t.device, t.seq, t.ts, t.kind, t.record FROM telemetry t "
                     "JOIN (SELECT device, kind, max(seq) AS seq FROM telemetry WHERE kind IN "
-                    "('production', 'energy') AND ts < %s GROUP BY device, kind) b "
-                    "ON t.device = b.device AND t.seq = b.seq", (t0,))
+                    "('production', 'energy') AND ts >= %s AND ts < %s GROUP BY device, kind) b "
+                    "ON t.device = b.device AND t.seq = b.seq", (SANE_TS, t0))
     machines, units = _machines(store), {}
     series: dict = {}
     days: dict = {}
@@ -151,7 +161,7 @@ def _build(store, d_from, d_to, tz) -> Report:
     for d in days.values():
         d.unit = units.get(d.name, "")
     devices = sorted(days.values(), key=lambda d: (d.name, d.day))
-    return Report(store.name, first, last, devices, _by_machine(devices))
+    return Report(store.name, first, last, devices, _by_machine(devices), unset)
 
 
 def _machines(store) -> dict:
@@ -337,6 +347,11 @@ def cli(args) -> int:
     try:
         r = build(args.db, args.date_from, args.date_to, utc=getattr(args, "utc", False))
         print_tables(r, out)
+        if r.unset_clock:
+            err.print("microfab: %d records were left out: stamped before 2024 by boards whose "
+                      "clock was not set (what they counted is in the next record with a real "
+                      "time); give those boards a time server, see docs/telemetry.md"
+                      % r.unset_clock)
         png = png_bytes(r) if (args.png or args.html) else None
         for path, write in ((args.csv, lambda p: write_csv(r, p)),
                             (args.png, lambda p: open(p, "wb").write(png)),

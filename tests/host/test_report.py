@@ -199,3 +199,25 @@ def test_the_same_report_from_postgresql(tmp_path, pg_url):
     fill(store, fleet_records())
     store.close()
     assert pg.devices == build(lite).devices and pg.machines == build(lite).machines
+
+
+def test_records_of_a_board_whose_clock_was_not_set_are_left_out_and_nothing_is_lost(tmp_path,
+                                                                                     capsys):
+    # A Pico W that lost power overnight and woke without a time server: its clock said
+    # 2021-01-01 for two records; what it counted meanwhile arrives with the next real time.
+    unset = datetime(2021, 1, 1, 0, 5).timestamp()
+    recs = [("rig9", 1, at(D1, 8), "production", {"units": 10, "unit": "rows"}),
+            ("rig9", 2, at(D1, 18), "production", {"units": 40, "unit": "rows"}),
+            ("rig9", 3, unset, "production", {"units": 45, "unit": "rows"}),
+            ("rig9", 4, unset + 600, "production", {"units": 55, "unit": "rows"}),
+            ("rig9", 5, at(D2, 9), "production", {"units": 70, "unit": "rows"})]
+    path = tmp_path / "t.db"
+    store = SqliteStore(path)
+    fill(store, [(d, s, t, k, dict(r, seq=s, ts=t, kind=k)) for d, s, t, k, r in recs])
+    store.close()
+    r = build(path)
+    assert (r.first, r.last) == (D1, D2) and r.unset_clock == 2  # not from 2021
+    dev = by_key(r.devices)
+    assert dev[("rig9", D1)].units == 30 and dev[("rig9", D2)].units == 30  # 40 -> 70
+    assert main(["--db", str(path)]) == 0
+    assert "2 records were left out: stamped before 2024" in capsys.readouterr().err
