@@ -2,11 +2,12 @@
 # totals (see fab.tele). Imported only when the board keeps a journal.
 from fab import VERSION
 from fab.journal import Journal
+from fab.tele import KINDS
 
 
-def restore(tele, ev, kb, kinds):
+def restore(tele, ev, kb):
     """Open the journal for `tele` (a fab.tele.Tele) and take back the boot counter and the
-    newest record of each of `kinds`. An empty journal is a first boot and gets no boot record,
+    newest production and energy records. An empty journal is a first boot and gets no boot record,
     so that a new board's first status record is seq 1; later boots' records go out with the
     boot event `ev`."""
     try:
@@ -16,7 +17,7 @@ def restore(tele, ev, kb, kinds):
             r = j.last(kind)
             if r and isinstance(r.get("boots"), int) and r["boots"] > boots:
                 boots = r["boots"]
-        for kind in kinds:
+        for kind in KINDS:
             r = j.last(kind)
             if r:
                 tele.base[kind] = r

@@ -54,8 +54,7 @@ class Runtime:
         self.error = ""
         self.faults = 0
         self.own_link = None  # the machine's usb_link, when the machine has the USB link
-        self.tele = Tele(self)
-        self.journal = None  # fab.journal.Journal when the config or a network config wants it
+        self.tele = Tele(self)  # the records, and the journal when there is one
         self.net = None  # config/net.json, when there is one
         self.vsense = None
         self.wdt = None
@@ -114,8 +113,7 @@ class Runtime:
         if self.cfg and (self.cfg["journal"] or self.net is not None):
             from fab.checkpoint import restore
 
-            restore(self.tele, ev, self.cfg["journal_kb"], ("production", "energy"))
-            self.journal = self.tele.journal
+            restore(self.tele, ev, self.cfg["journal_kb"])
         if self.machine:
             self.tele.attach(self.machine)
         self.emit(ev)
@@ -161,9 +159,10 @@ class Runtime:
     async def _reset_soon(self):
         await asyncio.sleep_ms(50)  # let the reply leave first
         hal.safe_state()
-        if self.journal:
+        j = self.tele.journal
+        if j:
             try:
-                self.journal.save()  # the sent cursor: fewer records sent twice after the reset
+                j.save()  # the sent cursor: fewer records sent twice after the reset
             except OSError:
                 pass  # the reset matters more
         hal.reset()

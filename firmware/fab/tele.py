@@ -4,14 +4,15 @@
 #
 # Totals since the board's first boot: a machine counts since this boot (its counters start at 0
 # with it; its PRODUCTION and ENERGY name the status fields that count); the journal's last
-# production and energy records are the base that those counts add to. So a reset or a power cut loses at most
-# what was counted since the last record (a minute at most), and flash sees an appended record per
-# change, never a counter file rewritten in place (wear). Without a journal they count from boot.
+# production and energy records are the base that those counts add to. So a reset or a power
+# cut loses at most what was counted since the last record (a minute at most), and flash sees an
+# appended record per change, never a counter file rewritten in place (wear). Without a journal
+# they count from boot.
 import time
 
 from micropython import const
 
-_KINDS = ("production", "energy")
+KINDS = ("production", "energy")
 _TOTALS_MS = const(60000)  # a changed total is recorded at most once a minute: flash wear
 
 
@@ -63,7 +64,7 @@ class Tele:
         # ENERGY (fields), so that a total is the status's own number.
         out = []
         now = time.ticks_ms()
-        for kind in _KINDS:
+        for kind in KINDS:
             prod = kind == "production"
             spec = getattr(machine, "PRODUCTION" if prod else "ENERGY", None)
             if spec is None:

@@ -56,7 +56,7 @@ class Uplink:
 
             self.clock = Clock(cfg["ntp_server"])
             self.clock.first_seq = rt.tele.boot_seq
-        self.j = rt.journal  # None only when the flash refused to open one
+        self.j = rt.tele.journal  # None only when the flash refused to open one
         self.after = self.j.cursor if self.j else 0  # the last record handed to the broker
         self.sent_max = self.after  # records up to here went out before: resent with DUP
         self.pids = {}  # pid -> seq
