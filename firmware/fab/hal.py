@@ -1,7 +1,8 @@
-# The hardware abstraction layer: the only firmware code that imports `machine` (and, in the
-# backend files hal_pio/hal_rmt/hal_timer, `rp2` and `esp32`). Everything above it runs unchanged on
-# a board, in the CPython simulator and in the MicroPython VM, because the simulator swaps only the
-# `machine` module, the clock and the filesystem root underneath this file.
+# The hardware abstraction layer: the only firmware code that imports `machine` (with wifi.py,
+# its network side, and, in the backend files hal_pio/hal_rmt/hal_timer, `rp2` and `esp32`).
+# Everything above it runs unchanged on a board, in the CPython simulator and in the MicroPython
+# VM, because the simulator swaps only the `machine` module, the clock and the filesystem root
+# underneath this file.
 import gc
 import sys
 
