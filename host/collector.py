@@ -6,9 +6,11 @@ collector keeps every (device, seq) once (UNIQUE, INSERT ... ON CONFLICT DO NOTH
 message to the broker only after the transaction holding it is committed, so nothing the broker
 accepted is lost if the collector, its computer or the broker stops: the broker keeps our
 persistent session (fixed client id, clean_start False, a session expiry) and hands over again
-whatever we had not acked. Several collectors share a fleet with an MQTT 5 shared subscription
-(`$share/<group>/...`); each message goes to one of them. Mosquitto 2.0 goes on giving a share
-to a member that is away (kept for its session, delivered when it is back), so a collector
+whatever we had not acked (with a plain subscription: Mosquitto 2.0 does not restore shared ones
+after a restart). Several collectors given a --group share a fleet with an MQTT 5 shared
+subscription (`$share/<group>/...`); each message goes to one of them. Mosquitto 2.0 goes on
+giving a share to a member that is away (kept for its session, delivered when it is back), so a
+collector
 taken out of a group for good is run once more with --session-expiry 0: it takes what waits
 for it, and its session ends when it stops.
 
