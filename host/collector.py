@@ -10,9 +10,8 @@ whatever we had not acked (with a plain subscription: Mosquitto 2.0 does not res
 after a restart). Several collectors given a --group share a fleet with an MQTT 5 shared
 subscription (`$share/<group>/...`); each message goes to one of them. Mosquitto 2.0 goes on
 giving a share to a member that is away (kept for its session, delivered when it is back), so a
-collector
-taken out of a group for good is run once more with --session-expiry 0: it takes what waits
-for it, and its session ends when it stops.
+collector taken out of a group for good is run once more with --session-expiry 0: it takes what
+waits for it, and its session ends when it stops.
 
 Threads: paho's network thread (with fastmqtt.FastClient's faster read side) decodes and
 queues; the writer thread takes batches (up to batch_size messages, batch_ms old at most, or
