@@ -19,7 +19,7 @@ from .flashfaults import Flash
 from .net import Net
 
 VM_DIR = Path(__file__).resolve().parent / "vm"
-VM_MODULES = ("vclock", "vasyncio", "vmachine", "vstepper", "vboard", "vnetwork")
+VM_MODULES = ("vclock", "vasyncio", "vstreams", "vmachine", "vstepper", "vboard", "vnetwork")
 ALIASES = {"time": "vclock", "utime": "vclock", "asyncio": "vasyncio", "uasyncio": "vasyncio",
            "machine": "vmachine", "network": "vnetwork"}
 # Port modules a simulated board does not have; the HAL must not need them in the simulator.
@@ -52,7 +52,8 @@ class World:
         b["print"] = self._print
         self.builtins = b
         for name in VM_MODULES:
-            self._load(name, VM_DIR / (name + ".py"), False)
+            if name not in self.modules:  # vasyncio has loaded vstreams, which it imports
+                self._load(name, VM_DIR / (name + ".py"), False)
         self.modules["vasyncio"]._io = Net()  # real sockets for asyncio.open_connection (net.py)
         self.modules["micropython"] = self._micropython()
         self.modules["gc"] = self._gc()

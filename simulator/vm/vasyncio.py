@@ -11,7 +11,8 @@ cur = None  # the task being run
 _handler = None
 horizon = 0  # run() returns control to the simulator at this virtual time
 # Real sockets: a hook object that only the CPython World installs (microfab_sim.net.Net); it
-# stays None in the MicroPython VM, where open_connection() then fails as with no network.
+# stays None in the MicroPython VM, where open_connection() then fails as with no network. Its
+# streams are in vstreams.py, which reads the hook from here; run_until() polls it.
 _io = None
 on_reset = []  # functions called by reset(): a power cycle of the modules that keep state
 
@@ -271,137 +272,6 @@ async def gather(*aws, return_exceptions=False):
     return out
 
 
-class StreamReader:
-    """Over a virtual stream with any(), read(n) and a ThreadSafeFlag `ready` set on input."""
-
-    def __init__(self, stream):
-        self.s = stream
-
-    async def read(self, n=-1):
-        while not self.s.any():
-            await self.s.ready.wait()
-        return self.s.read(n)
-
-    async def readline(self):
-        buf = b""
-        while True:
-            b = await self.read(1)
-            buf += b
-            if b == b"\n":
-                return buf
-
-
-class StreamWriter:
-    def __init__(self, stream):
-        self.s = stream
-
-    def write(self, data):
-        self.s.write(data)
-
-    async def drain(self):
-        pass
-
-
-# --- TCP streams on real sockets (CPython simulator only), as MicroPython's asyncio.Stream ---
-
-
-async def _io_wait(h, mode):
-    # Park the task until the hook finds the socket readable (0) or writable (1).
-    _io.wait(h, mode, cur)
-    try:
-        await _suspend()
-    finally:
-        _io.unwait(h, mode)
-
-
-class Stream:
-    def __init__(self, h):
-        self.h = h
-        self.out = b""
-
-    def get_extra_info(self, name):
-        return _io.peer(self.h) if name == "peername" else None
-
-    async def read(self, n=-1):
-        while True:
-            data = _io.recv(self.h, n)
-            if data is not None:
-                return data  # b"" at the end of the stream
-            await _io_wait(self.h, 0)
-
-    async def readinto(self, buf):
-        data = await self.read(len(buf))
-        buf[:len(data)] = data
-        return len(data)
-
-    async def readexactly(self, n):
-        out = b""
-        while len(out) < n:
-            data = await self.read(n - len(out))
-            if not data:
-                raise EOFError()
-            out += data
-        return out
-
-    async def readline(self):
-        out = b""
-        while not out.endswith(b"\n"):
-            data = await self.read(1)
-            if not data:
-                break
-            out += data
-        return out
-
-    def write(self, buf):
-        # As MicroPython's Stream.write: straight to the socket when nothing waits before it.
-        if not self.out:
-            n = _io.send(self.h, buf)
-            if n == len(buf):
-                return
-            if n:
-                buf = buf[n:]
-        self.out += bytes(buf)
-
-    async def drain(self):
-        if not self.out:
-            await sleep_ms(0)  # drain always yields, as MicroPython's does
-            return
-        while self.out:
-            n = _io.send(self.h, self.out)
-            if n is None:
-                await _io_wait(self.h, 1)
-            else:
-                self.out = self.out[n:]
-
-    def close(self):
-        _io.close(self.h)
-
-    async def wait_closed(self):
-        _io.close(self.h)
-
-
-async def open_connection(host, port):
-    if _io is None:
-        raise OSError(113, "EHOSTUNREACH")  # no network where this runs
-    h = _io.connect(host, port)
-    try:
-        while not _io.connected(h):  # OSError when refused
-            await _io_wait(h, 1)
-    except BaseException:
-        _io.close(h)
-        raise
-    s = Stream(h)
-    return s, s
-
-
-async def open_datagram(host, port):
-    """A connected UDP socket as a Stream (read: one datagram). MicroPython's asyncio has no
-    such call: fab.hal makes the socket itself there, and uses this one when it exists."""
-    if _io is None:
-        raise OSError(113, "EHOSTUNREACH")
-    return Stream(_io.connect(host, port, udp=True))
-
-
 def _wake_io(block):
     woke = False
     for t in _io.poll(block):
@@ -535,3 +405,8 @@ def get_event_loop():
 def new_event_loop():
     reset()
     return _loop
+
+
+# Last, because vstreams imports this module back: every name it uses is defined by now. The
+# firmware reaches them as asyncio.StreamReader, asyncio.open_connection, ...
+from vstreams import StreamReader, StreamWriter, Stream, open_connection, open_datagram
