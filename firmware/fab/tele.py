@@ -28,7 +28,8 @@ class Tele:
     def __init__(self, rt):
         self.rt = rt
         self.journal = None  # fab.journal.Journal when on (fab.checkpoint opens it)
-        self.error = ""
+        self.error = ""  # the journal's last failure
+        self.bad = ""  # a PRODUCTION or ENERGY that names a field the status does not have
         self.seq = 0  # the seq without a journal: counted from boot
         self.boots = None  # restored from the journal; None without one
         self.boot_seq = 1  # the seq of this boot's first record
@@ -72,6 +73,13 @@ class Tele:
             t = self.when.get(kind)
             if t is not None and time.ticks_diff(now, t) < _TOTALS_MS:
                 continue
+            # A machine (an extension's, say) that names a field its status lacks gets no
+            # record and a reason in its status, not a crashed sampler and a watchdog reset.
+            missing = [k for k in (spec[:1] if prod else spec) if k not in status]
+            if missing:
+                self.bad = "%s names %s, which the machine's status does not have" % (
+                    "PRODUCTION" if prod else "ENERGY", ", ".join(missing))
+                continue
             if prod:
                 rec = {"units": status[spec[0]], "unit": spec[1]}
             else:
@@ -112,3 +120,5 @@ class Tele:
             out["journal"] = self.journal.status()
         if self.error:
             out["journal_error"] = self.error
+        if self.bad:
+            out["tele_error"] = self.bad

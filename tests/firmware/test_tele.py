@@ -131,3 +131,23 @@ def test_a_polyfloss_reports_grams_and_the_heaters_energy(make_board):
         "used_wh", "power_w", "seq", "tele"}
     st = [t for t in b.telemetry("status") if t["seq"] < e["seq"]][-1]
     assert e["used_wh"] == pytest.approx(st["heater_wh"] + st["drum_wh"], abs=0.01)
+
+
+def test_a_machine_that_names_a_field_its_status_lacks_gets_a_reason_not_a_crash(make_board):
+    # An extension's machine with a typo in PRODUCTION: the fab.tele of a running board, fed
+    # what that machine's status would give.
+    b = make_board(machine={"machine": "axis", "report_s": 2})
+    tele = b.world.get("fab.tele")
+
+    class Winder:
+        PRODUCTION = ("total_mm", "m")  # its status says total_m
+        ENERGY = ("used_wh",)
+
+    sent = []
+    rt = type("Rt", (), {"machine": Winder(), "emit": lambda self, r: sent.append(r)})()
+    t = tele.Tele(rt)
+    t.report({"total_m": 5.0, "used_wh": 1.5})
+    assert [r["tele"] for r in sent] == ["status", "energy"]  # the rest goes out as ever
+    out: dict = {}
+    t.status(out)
+    assert out["tele_error"] == "PRODUCTION names total_mm, which the machine's status does not have"
