@@ -71,10 +71,15 @@ def run_sim(argv: list[str]) -> int:
     return serial_port.main(argv, on_ready=register, prog="microfab sim")
 
 
-def _port_args(p: argparse.ArgumentParser):
+def _port_args(p: argparse.ArgumentParser, remote: bool = False):
     p.add_argument("--port", help="serial port or board name (default: the only board plugged in)")
     p.add_argument("--baud", type=int, default=115200, help="line rate (default: 115200)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the reply")
+    if remote:
+        p.add_argument("--broker", metavar="URL", help="reach the board over MQTT instead of "
+                       "USB: mqtt://[USER:PASSWORD@]HOST[:PORT] (the password is never printed)")
+        p.add_argument("--device", metavar="ID", help="with --broker: the board's device id; "
+                       "commands are signed with the key `microfab provision` stored")
 
 
 def _cmd(name: str, **kw):
@@ -148,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     dp.set_defaults(fn=_cmd("do_deploy"))
 
     sd = sub.add_parser("send", help="send one command to the firmware and print the reply")
-    _port_args(sd)
+    _port_args(sd, remote=True)
     sd.add_argument("cmd", help="command name (see `microfab send hello`)")
     sd.add_argument("args", nargs="*", help="arguments as NAME=VALUE (VALUE in JSON)")
     sd.set_defaults(fn=_cmd("send"))
@@ -156,10 +161,10 @@ def parser() -> argparse.ArgumentParser:
                            ("stop", "e-stop: pulses stop, drivers off"),
                            ("status", "the board's status")):
         c2 = sub.add_parser(name, help=helptext)
-        _port_args(c2)
+        _port_args(c2, remote=True)
         c2.set_defaults(fn=_cmd("simple", cmd=name))
     j = sub.add_parser("jog", help="move the axis by a distance (mm)")
-    _port_args(j)
+    _port_args(j, remote=True)
     j.add_argument("by", type=float, help="distance in mm (negative: towards min)")
     j.add_argument("--speed", type=float, help="mm/s")
     j.set_defaults(fn=_cmd("simple", cmd="jog", by=None, speed=None))

@@ -201,15 +201,31 @@ def _reply(reply: dict) -> int:
     return 1
 
 
+def _board(args):
+    """The board a command goes to: over USB, or over MQTT with --broker and --device."""
+    broker, device = getattr(args, "broker", None), getattr(args, "device", None)
+    if not broker and not device:
+        return open_device(args.port, args.baud)
+    if not (broker and device):
+        raise UserError("--broker and --device go together: the broker's URL and the board's "
+                        "device id (as given to `microfab provision`)")
+    if args.port:
+        raise UserError("--port is for a board on USB; with --broker the board is reached "
+                        "over MQTT")
+    from .remote import Remote
+
+    return Remote(broker, device).connect()
+
+
 def send(args) -> int:
-    with open_device(args.port, args.baud) as dev:
+    with _board(args) as dev:
         return _reply(dev.request(args.cmd, _parse_args(args.args), timeout=args.timeout))
 
 
 def simple(cmd: str, **fixed):
     def run(args) -> int:
         params = {k: getattr(args, k) for k in fixed if getattr(args, k, None) is not None}
-        with open_device(args.port, args.baud) as dev:
+        with _board(args) as dev:
             return _reply(dev.request(cmd, params, timeout=args.timeout))
     return run
 

@@ -1,0 +1,133 @@
+"""A board over MQTT, for the operating commands (`microfab send|status|home|stop|jog --broker URL
+--device ID`): each command is signed with the device key that `microfab provision` stored
+(HMAC-SHA256 over the canonical text, fab/auth.py) and answered on microfab/<device>/reply.
+
+The counter: the board runs a command only if its `ctr` is above the last one it accepted, and
+stores it first. The host takes the time in milliseconds, which grows from run to run and from
+computer to computer without any state here; a board that is ahead (a host clock set back)
+refuses with its last counter in the words, and the command goes once more just above it."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+from .collector import CollectorError, parse_broker
+from .commands import UserError
+from .provision import KeyStore, ProvisionError
+
+_AHEAD = re.compile(r"replayed command: ctr \d+ is not above the last accepted (\d+)")
+
+
+class RemoteError(UserError):  # the CLI prints it as one line
+    pass
+
+
+class Remote:
+    """Remote(broker_url, device).connect() ... request(cmd, args, timeout) ... close()."""
+
+    def __init__(self, broker_url: str, device: str, keystore: KeyStore | None = None):
+        try:
+            self.broker = parse_broker(broker_url)
+        except CollectorError as e:
+            raise RemoteError(str(e)) from None
+        store = keystore or KeyStore()
+        try:
+            key = store.get(device)
+        except ProvisionError as e:  # a key store that cannot be read: says which and why
+            raise RemoteError(str(e)) from None
+        if key is None:
+            raise RemoteError("no device key for %r in %s: give the board one with `microfab "
+                              "provision --device-id %s ...` (over USB)"
+                              % (device, store.path, device))
+        self.device, self._key = device, key
+        self.shown = "%s:%d" % (self.broker["host"], self.broker["port"])
+        self._replies: dict = {}
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self.client = None
+        self._last = 0
+
+    def __repr__(self):  # the key stays out of reprs and tracebacks
+        return "Remote(%s on %s)" % (self.device, self.shown)
+
+    def connect(self) -> "Remote":
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        b = self.broker
+        if b["username"]:
+            c.username_pw_set(b["username"], b["password"])
+        if b["tls"]:
+            c.tls_set()
+        c.on_connect = lambda cl, u, f, rc, p: cl.subscribe("microfab/%s/reply" % self.device, 1)
+        c.on_subscribe = lambda *a: self._subscribed.set()
+        c.on_message = self._on_message
+        try:
+            c.connect(b["host"], b["port"], keepalive=30)
+        except OSError as e:
+            raise RemoteError("cannot reach the broker at %s: %s" % (
+                self.shown, e.strerror or e)) from None
+        c.loop_start()
+        self.client = c
+        if not self._subscribed.wait(10):
+            self.close()
+            raise RemoteError("the broker at %s did not take our subscription within 10 s"
+                              % self.shown)
+        return self
+
+    def _on_message(self, client, userdata, m):
+        try:
+            reply = json.loads(m.payload)
+            ctr = reply["ctr"]
+        except (ValueError, TypeError, KeyError):
+            return  # not a reply to anyone: the board's own words are always JSON with ctr
+        with self._cond:
+            self._replies[ctr] = reply
+            self._cond.notify_all()
+
+    def _ctr(self) -> int:
+        self._last = max(int(time.time() * 1000), self._last + 1)
+        return self._last
+
+    def request(self, cmd: str, args: dict | None = None, timeout: float = 60.0) -> dict:
+        """The board's reply ({"ok": ..., ...}); RemoteError when none comes in time."""
+        reply = self._ask(cmd, args, timeout)
+        ahead = _AHEAD.match(reply.get("error") or "")
+        if not reply.get("ok") and ahead:
+            self._last = int(ahead.group(1))
+            reply = self._ask(cmd, args, timeout)
+        return reply
+
+    def _ask(self, cmd, args, timeout):
+        from . import config  # noqa: F401  puts the firmware's `fab` on sys.path
+        from fab import auth
+
+        ctr = self._ctr()
+        msg = auth.request(self._key, cmd, args or {}, ctr)
+        self.client.publish("microfab/%s/cmd" % self.device, json.dumps(msg), qos=1)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while ctr not in self._replies:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RemoteError(
+                        "no reply from %s within %.0f s (is it online? `microfab collect` shows "
+                        "its status; a command sent while it is away is not kept for it)"
+                        % (self.device, timeout))
+                self._cond.wait(left)
+            return self._replies.pop(ctr)
+
+    def close(self):
+        if self.client is not None:
+            self.client.loop_stop()
+            self.client.disconnect()
+            self.client = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
