@@ -169,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
     j.add_argument("--speed", type=float, help="mm/s")
     j.set_defaults(fn=_cmd("simple", cmd="jog", by=None, speed=None))
     mo = sub.add_parser("monitor", help="live table of the board's telemetry until Ctrl-C")
-    _port_args(mo)
+    _port_args(mo, remote=True)
     mo.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
     mo.set_defaults(fn=_cmd("monitor"))
 

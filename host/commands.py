@@ -231,8 +231,14 @@ def simple(cmd: str, **fixed):
 
 
 def monitor(args) -> int:
-    with open_device(args.port, args.baud) as dev:
-        dev.request("hello", timeout=5)
+    if getattr(args, "broker", None) and getattr(args, "device", None):
+        from .remote import Remote
+
+        board = Remote(args.broker, args.device, watch=True).connect()
+    else:
+        board = _board(args)
+        board.request("hello", timeout=5)
+    with board as dev:
         latest: dict = {"status": {}}  # record kind -> its newest record; status first
         events: list[str] = []
         with Live(console=console, auto_refresh=False) as live:

@@ -25,24 +25,29 @@ class RemoteError(UserError):  # the CLI prints it as one line
 
 
 class Remote:
-    """Remote(broker_url, device).connect() ... request(cmd, args, timeout) ... close()."""
+    """Remote(broker_url, device).connect() ... request(cmd, args, timeout) ... close();
+    with watch=True (no key needed) lines(timeout) gives the board's telemetry records."""
 
-    def __init__(self, broker_url: str, device: str, keystore: KeyStore | None = None):
+    def __init__(self, broker_url: str, device: str, keystore: KeyStore | None = None,
+                 watch: bool = False):
         try:
             self.broker = parse_broker(broker_url)
         except CollectorError as e:
             raise RemoteError(str(e)) from None
         store = keystore or KeyStore()
         try:
-            key = store.get(device)
+            key = None if watch else store.get(device)
         except ProvisionError as e:  # a key store that cannot be read: says which and why
             raise RemoteError(str(e)) from None
-        if key is None:
+        if key is None and not watch:
             raise RemoteError("no device key for %r in %s: give the board one with `microfab "
                               "provision --device-id %s ...` (over USB)"
                               % (device, store.path, device))
         self.device, self._key = device, key
         self.shown = "%s:%d" % (self.broker["host"], self.broker["port"])
+        self.port = "%s on %s" % (device, self.shown)  # what the CLI calls the board
+        self.watch = watch
+        self._records: list = []
         self._replies: dict = {}
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
@@ -62,7 +67,9 @@ class Remote:
             c.username_pw_set(b["username"], b["password"])
         if b["tls"]:
             c.tls_set()
-        c.on_connect = lambda cl, u, f, rc, p: cl.subscribe("microfab/%s/reply" % self.device, 1)
+        base = "microfab/%s/" % self.device
+        topics = [(base + "tele/#", 1)] if self.watch else [(base + "reply", 1)]
+        c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(topics)
         c.on_subscribe = lambda *a: self._subscribed.set()
         c.on_message = self._on_message
         try:
@@ -80,13 +87,27 @@ class Remote:
 
     def _on_message(self, client, userdata, m):
         try:
-            reply = json.loads(m.payload)
-            ctr = reply["ctr"]
+            msg = json.loads(m.payload)
+            if self.watch:
+                msg["tele"] = m.topic.rsplit("/", 1)[1]  # as the same record says over USB
+            else:
+                ctr = msg["ctr"]
         except (ValueError, TypeError, KeyError):
-            return  # not a reply to anyone: the board's own words are always JSON with ctr
+            return  # not a record nor a reply: the board's own words are JSON objects
         with self._cond:
-            self._replies[ctr] = reply
+            if self.watch:
+                self._records.append(msg)
+            else:
+                self._replies[ctr] = msg
             self._cond.notify_all()
+
+    def lines(self, timeout: float) -> list:
+        """The records that came within `timeout` seconds (watch=True)."""
+        with self._cond:
+            if not self._records:
+                self._cond.wait(timeout)
+            out, self._records = self._records, []
+        return out
 
     def _ctr(self) -> int:
         self._last = max(int(time.time() * 1000), self._last + 1)

@@ -30,12 +30,12 @@ def board(mosquitto):
     b.close()
 
 
-def mf(board, cfg_home, *args):
+def mf(board, cfg_home, *args, virtual_s=600):
     """Run microfab in a subprocess while the simulated board runs here: (code, out, err)."""
-    env = dict(os.environ, XDG_CONFIG_HOME=str(cfg_home))
+    env = dict(os.environ, XDG_CONFIG_HOME=str(cfg_home), COLUMNS="200")
     p = subprocess.Popen([sys.executable, "-m", "microfab.cli", *args], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env)
-    until(board, lambda: p.poll() is not None, virtual_s=600, real_s=60)
+    until(board, lambda: p.poll() is not None, virtual_s=virtual_s, real_s=60)
     out, err = p.communicate()
     return p.returncode, out, err
 
@@ -57,6 +57,14 @@ def test_status_home_and_send_go_over_mqtt_signed_with_the_stored_key(mosquitto,
     assert "pa55word" not in out + err and KEY.hex() not in out + err
     net = board.send("net")
     assert net["accepted"] == 3 and net["refused"] == 0
+
+
+def test_monitor_over_mqtt_needs_no_key_and_shows_the_records(mosquitto, board, tmp_path):
+    code, out, err = mf(board, tmp_path / "empty-cfg", "monitor", "--broker", mosquitto.url,
+                        "--device", "rig-1", "--seconds", "3", virtual_s=10 ** 6)
+    assert code == 0, err
+    assert "rig-1 on 127.0.0.1:%d" % mosquitto.port in out and "telemetry (Ctrl-C" in out
+    assert "uptime_s" in out and "seq" in out  # a status record's fields
 
 
 def test_a_board_ahead_of_this_computers_clock_gets_the_command_once_more(mosquitto, board,
