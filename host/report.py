@@ -17,7 +17,7 @@ import html
 import io
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field as _field
 from datetime import date, datetime, time as dtime, timedelta, timezone
 
 from .telemetry import TelemetryError, open_store
@@ -58,6 +58,7 @@ class Report:
     devices: list[Day]   # one per device and day with anything to say
     machines: list[Day]  # the same summed per machine kind (and unit name) and day
     unset_clock: int = 0  # records left out: stamped by a board whose clock was not set
+    gaps: list = _field(default_factory=list)  # (device, first, last) seqs missing in between
 
 
 def parse_day(text: str | None, what: str) -> date | None:
@@ -161,7 +162,23 @@ def _build(store, d_from, d_to, tz) -> Report:
     for d in days.values():
         d.unit = units.get(d.name, "")
     devices = sorted(days.values(), key=lambda d: (d.name, d.day))
-    return Report(store.name, first, last, devices, _by_machine(devices), unset)
+    return Report(store.name, first, last, devices, _by_machine(devices), unset, _gaps(store))
+
+
+def _gaps(store) -> list:
+    """(device, first, last) of every run of seqs missing between a device's first and last
+    record: records the collector never got (the board's journal may still hold them)."""
+    ends = _query(store, "SELECT t.device, t.seq FROM telemetry t WHERE NOT EXISTS (SELECT 1 "
+                  "FROM telemetry u WHERE u.device = t.device AND u.seq = t.seq + 1) "
+                  "ORDER BY t.device, t.seq")
+    out, prev = [], {}
+    for device, seq in ends:
+        if device in prev:  # the run after the previous end starts at the next record
+            nxt = _query(store, "SELECT min(seq) FROM telemetry WHERE device = %s AND seq > %s",
+                         (device, prev[device]))[0][0]
+            out.append((device, prev[device] + 1, nxt - 1))
+        prev[device] = seq
+    return out
 
 
 def _machines(store) -> dict:
@@ -347,6 +364,10 @@ def cli(args) -> int:
     try:
         r = build(args.db, args.date_from, args.date_to, utc=getattr(args, "utc", False))
         print_tables(r, out)
+        for device, a, b in r.gaps[:10]:
+            err.print("microfab: %s: records %d to %d never arrived; if its journal still holds "
+                      "them: microfab send resend from=%d --broker URL --device %s"
+                      % (device, a, b, a, device))
         if r.unset_clock:
             err.print("microfab: %d records were left out: stamped before 2024 by boards whose "
                       "clock was not set (what they counted is in the next record with a real "

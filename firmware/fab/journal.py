@@ -224,10 +224,12 @@ class Journal:
                 f.seek(off)
         return None
 
-    def pending(self, after_seq=None, limit=None):
+    def pending(self, after_seq=None, limit=None, again=False):
         """(seq, ts, kind, record) not yet acknowledged, oldest first: those after the cursor, or
-        after after_seq if it is further. No file stays open between two of them."""
-        after = self.cursor if after_seq is None or after_seq < self.cursor else after_seq
+        after after_seq if it is further; again=True: after after_seq even when acknowledged
+        (what the collector asks for again). No file stays open between two of them."""
+        after = self.cursor if after_seq is None or (
+            after_seq < self.cursor and not again) else after_seq
         given = 0
         while limit is None or given < limit:
             r = None

@@ -76,6 +76,7 @@ class Uplink:
         self._retire = False
         t = rt.table
         t.add("net", self._status)
+        t.add("resend", self._resend_cmd, (("from", "i", 1),))
         t.add("retire", self._retire_cmd)
         t.add("discover", self._discover_cmd)
         ev = netcfg.public(cfg)
@@ -140,7 +141,8 @@ class Uplink:
                 if (self.j is not None and self.c.up() and room > 0
                         and (clock is None or clock.settled())):
                     gen = self.gen
-                    batch = list(self.j.pending(self.after, room))
+                    j = self.j
+                    batch = list(j.pending(self.after, room, self.after < j.cursor))
                     for seq, ts, kind, rec in batch:
                         await self._send(gen, seq, ts, kind, rec)
                     if batch:
@@ -248,6 +250,22 @@ class Uplink:
         if self.clock is not None:
             out.update(self.clock.status())
         return out
+
+    def _resend_cmd(self, args):
+        # The collector lost records the broker had acknowledged (a broker that lost its
+        # store, a shared subscription over a restart): they go again from the journal, which
+        # keeps sent records until it needs their room.
+        j, n = self.j, args["from"]
+        if j is None:
+            raise ValueError("no journal on this board: nothing to send again")
+        st = j.status()
+        if st["oldest"] is None or not st["oldest"] <= n <= st["newest"]:
+            raise ValueError("seq %d is not in the journal, which holds %s to %s" % (
+                n, st["oldest"], st["newest"]))
+        if n <= self.after:
+            self.after = n - 1  # the pump goes on from there (DUP set: sent before)
+        self._poke.set()
+        return {"resending": st["newest"] - n + 1, "from": n}
 
     def _retire_cmd(self, args):
         n = len(self.ha_topics)

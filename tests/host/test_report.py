@@ -221,3 +221,18 @@ def test_records_of_a_board_whose_clock_was_not_set_are_left_out_and_nothing_is_
     assert dev[("rig9", D1)].units == 30 and dev[("rig9", D2)].units == 30  # 40 -> 70
     assert main(["--db", str(path)]) == 0
     assert "2 records were left out: stamped before 2024" in capsys.readouterr().err
+
+
+def test_records_that_never_arrived_are_named_with_how_to_get_them_back(tmp_path, capsys):
+    recs = [("loom4", s, at(D1, 8 + s), "production", {"units": 10 * s, "unit": "picks"})
+            for s in (1, 2, 5, 6, 9)]
+    path = tmp_path / "t.db"
+    store = SqliteStore(path)
+    fill(store, [(d, s, t, k, dict(r, seq=s, ts=t, kind=k)) for d, s, t, k, r in recs])
+    store.close()
+    assert build(path).gaps == [("loom4", 3, 4), ("loom4", 7, 8)]
+    assert main(["--db", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "loom4: records 3 to 4 never arrived" in err
+    assert "microfab send resend from=7 --broker URL --device loom4" in err
+    assert build(tmp_path / "t.db").devices[0].units == 80  # the totals do not need them
