@@ -109,7 +109,8 @@ class Collector:
 
     def __init__(self, broker_url: str, db=None, group: str | None = None,
                  client_id: str | None = None, batch_size: int = 2000, batch_ms: float = 100,
-                 session_expiry_s: int = 7 * 24 * 3600, on_stored=None):
+                 session_expiry_s: int = 7 * 24 * 3600, on_stored=None,
+                 fill_gaps_s: float | None = 30.0, keystore=None):
         self.broker = parse_broker(broker_url)
         self.broker_shown = "%s:%d" % (self.broker["host"], self.broker["port"])
         self.db = str(db) if db is not None else str(default_db_path())
@@ -134,8 +135,17 @@ class Collector:
         self._received = self._processed = 0
         self._stopping = self._give_up = False
         self.stats = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0, "batches": 0,
-                      "connected": False, "connects": 0, "error": None}
+                      "connected": False, "connects": 0, "error": None, "resend_asked": 0,
+                      "gap_error": ""}
         self.client = self._make_client()
+        # Gaps in a device's seqs still open after fill_gaps_s: asked for again (gapfill.py).
+        self.gaps = None
+        if fill_gaps_s is not None:
+            from .gapfill import GapFiller
+
+            self.gaps = GapFiller(lambda: self.store,
+                                  lambda t, p: self.client.publish(t, p, qos=1), keystore,
+                                  fill_gaps_s)
         self._writer = threading.Thread(target=self._write_loop, name="collector-writer",
                                         daemon=True)
 
@@ -222,6 +232,8 @@ class Collector:
     def _write_loop(self):
         while True:
             batch = self._take()
+            if self.gaps is not None:
+                self.gaps.check()
             if not batch:
                 if self._stopping and self._q.empty():
                     return
@@ -254,6 +266,9 @@ class Collector:
             s["received"] = self._received
             if self.on_stored:
                 self.on_stored(rows, time.time())
+            if self.gaps is not None and rows:
+                self.gaps.saw(rows)
+                s["resend_asked"], s["gap_error"] = self.gaps.asked, self.gaps.error
             with self._done:
                 self._processed += len(batch)
                 self._done.notify_all()
@@ -364,7 +379,8 @@ def cli(args) -> int:
         c = Collector(args.broker, args.db, group=args.group,
                       client_id=args.client_id, batch_size=getattr(args, "batch_size", 2000),
                       batch_ms=getattr(args, "batch_ms", 100),
-                      session_expiry_s=getattr(args, "session_expiry", 7 * 24 * 3600))
+                      session_expiry_s=getattr(args, "session_expiry", 7 * 24 * 3600),
+                      fill_gaps_s=getattr(args, "fill_gaps", 30.0) or None)
     except CollectorError as e:
         err.print("microfab: %s" % e)
         return 1
@@ -396,6 +412,11 @@ def cli(args) -> int:
     out.print("stopped: %d messages, %d stored, %d duplicates ignored, %d rejected (see table "
               "'rejected')" % (s["received"], s["stored"], s["duplicates"], s["rejected"]),
               highlight=False)
+    if s["resend_asked"]:
+        out.print("asked boards %d times to send again records that never arrived"
+                  % s["resend_asked"])
+    if s["gap_error"]:
+        err.print("microfab: %s" % s["gap_error"])
     return 0
 
 
@@ -414,6 +435,10 @@ def add_arguments(p):
                    help="how long the broker keeps messages for this collector while it is "
                    "away (default: a week; 0 to retire it: it ends its session when it stops)")
     p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: never)")
+    p.add_argument("--fill-gaps", type=float, default=30.0, metavar="SECONDS",
+                   help="ask a board to send again the records that have not arrived this long "
+                   "after those around them, when this computer holds its key (from `microfab "
+                   "provision`); 0: never (default: 30)")
     p.add_argument("--batch-size", type=int, default=2000, help="commit every N messages")
     p.add_argument("--batch-ms", type=float, default=100, help="... or every T ms")
 

@@ -24,6 +24,15 @@ class RemoteError(UserError):  # the CLI prints it as one line
     pass
 
 
+def signed(key: bytes, cmd: str, args: dict, last: int) -> tuple[dict, int]:
+    """(the command message, its ctr): ctr is the time in ms, or last + 1 when that is later."""
+    from . import config  # noqa: F401  puts the firmware's `fab` on sys.path
+    from fab import auth
+
+    ctr = max(int(time.time() * 1000), last + 1)
+    return auth.request(key, cmd, args, ctr), ctr
+
+
 class Remote:
     """Remote(broker_url, device).connect() ... request(cmd, args, timeout) ... close();
     with watch=True (no key needed) lines(timeout) gives the board's telemetry records."""
@@ -109,10 +118,6 @@ class Remote:
             out, self._records = self._records, []
         return out
 
-    def _ctr(self) -> int:
-        self._last = max(int(time.time() * 1000), self._last + 1)
-        return self._last
-
     def request(self, cmd: str, args: dict | None = None, timeout: float = 60.0) -> dict:
         """The board's reply ({"ok": ..., ...}); RemoteError when none comes in time."""
         reply = self._ask(cmd, args, timeout)
@@ -123,11 +128,8 @@ class Remote:
         return reply
 
     def _ask(self, cmd, args, timeout):
-        from . import config  # noqa: F401  puts the firmware's `fab` on sys.path
-        from fab import auth
-
-        ctr = self._ctr()
-        msg = auth.request(self._key, cmd, args or {}, ctr)
+        msg, ctr = signed(self._key, cmd, args or {}, self._last)
+        self._last = ctr
         self.client.publish("microfab/%s/cmd" % self.device, json.dumps(msg), qos=1)
         deadline = time.monotonic() + timeout
         with self._cond:
