@@ -35,7 +35,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .fastmqtt import FastClient
-from .telemetry import TelemetryError, default_db_path, is_postgres, open_store, redact
+from .telemetry import (SANE_TS, TelemetryError, default_db_path, is_postgres, open_store,
+                        redact)
 
 
 class CollectorError(TelemetryError):
@@ -136,7 +137,7 @@ class Collector:
         self._stopping = self._give_up = False
         self.stats = {"received": 0, "stored": 0, "duplicates": 0, "rejected": 0, "batches": 0,
                       "connected": False, "connects": 0, "error": None, "resend_asked": 0,
-                      "gap_error": ""}
+                      "gap_error": "", "conflict": ""}
         self.client = self._make_client()
         # Gaps in a device's seqs still open after fill_gaps_s: asked for again (gapfill.py).
         self.gaps = None
@@ -255,6 +256,8 @@ class Collector:
             stored = self._commit(rows, devices, rejects)
             if stored is None:
                 return  # stop() gave up waiting for the database: nothing of it is acked
+            if stored < len(rows):
+                self._conflicts(rows)
             with self._ack_lock:
                 gen = self._gen
                 self.client.ack_many([m[1] for m in batch if m[2] and m[0] == gen])
@@ -272,6 +275,26 @@ class Collector:
             with self._done:
                 self._processed += len(batch)
                 self._done.notify_all()
+
+    def _conflicts(self, rows):
+        """Rows that were already held: a replay is the same record; one made at another time
+        means the board counts its seqs anew (an erased flash). Those go to `rejected` with the
+        reason, so that they are kept and said, not silently dropped as duplicates."""
+        out = []
+        for device, seq, ts, kind, text, now in rows:
+            held = self.store.query("SELECT ts FROM telemetry WHERE device = %s AND seq = %s",
+                                    (device, seq))
+            # A record sent again after the board's clock was set carries the corrected time.
+            if held and held[0][0] != ts and min(held[0][0], ts) >= SANE_TS:
+                out.append((now, "microfab/%s/tele/%s" % (device, kind), text,
+                            "%s sent seq %d again, made at another time (%s, held: %s): it counts "
+                            "its seqs anew (an erased flash?); give it a new device id with "
+                            "`microfab provision`, or delete its old rows" % (
+                                device, seq, ts, held[0][0])))
+        if out:
+            self._commit([], [], out)
+            self.stats["rejected"] += len(out)
+            self.stats["conflict"] = out[-1][3]
 
     def _commit(self, rows, devices, rejects) -> int | None:
         delay = 0.2
@@ -415,8 +438,9 @@ def cli(args) -> int:
     if s["resend_asked"]:
         out.print("asked boards %d times to send again records that never arrived"
                   % s["resend_asked"])
-    if s["gap_error"]:
-        err.print("microfab: %s" % s["gap_error"])
+    for problem in (s["gap_error"], s["conflict"]):
+        if problem:
+            err.print("microfab: %s" % problem)
     return 0
 
 

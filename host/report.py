@@ -20,13 +20,11 @@ import sqlite3
 from dataclasses import dataclass, field as _field
 from datetime import date, datetime, time as dtime, timedelta, timezone
 
-from .telemetry import TelemetryError, open_store
+from .telemetry import SANE_TS, TelemetryError, open_store
 
 COUNTERS = {"production": ("units",), "energy": ("harvested_wh", "used_wh")}
-# A record stamped before this was made by a board whose clock was never set (an RP2040 starts
-# at 2021-01-01, an ESP32 at 2000-01-01; see fab/clock.py): it has no day. Such records are left
-# out, and what they counted goes to the next record with a real time.
-SANE_TS = 1704067200  # 2024-01-01
+# A record stamped before SANE_TS has no day: such records are left out, and what they counted
+# goes to the next record with a real time.
 
 
 class ReportError(TelemetryError):

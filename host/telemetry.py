@@ -12,6 +12,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
+# A record stamped before this was made by a board whose clock was never set (an RP2040 starts
+# at 2021-01-01, an ESP32 at 2000-01-01; see fab/clock.py).
+SANE_TS = 1704067200  # 2024-01-01
+
+
 class TelemetryError(Exception):
     """A database that cannot be used, or bad input; the message says what was expected."""
 

@@ -378,3 +378,28 @@ def test_postgresql_two_collectors_into_one_database_store_each_record_once(
     assert [r[0] for r in recs] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert recs[0][3] == {"seq": 1, "ts": 1767225601.0, "kind": "production", "units": 1,
                           "unit": "rows"}
+
+
+def test_a_board_that_counts_its_seqs_anew_is_said_and_its_records_kept(mosquitto, boards,
+                                                                       collectors, tmp_path):
+    db = tmp_path / "t.db"
+    c = collectors(mosquitto.url, db)
+    b = boards("wiped1")
+    for seq in (1, 2, 3):
+        b.send(seq, "energy", used_wh=float(seq))
+    b.send(2, "energy", used_wh=2.0)  # a replay: the same record, quietly one
+    b.wait()
+    assert wait_count(c, 3) == 3
+    # The flash was erased: seq 1 again, made later.
+    b.c.publish("microfab/wiped1/tele/energy", json.dumps(
+        {"seq": 1, "ts": 1767300000.0, "kind": "energy", "used_wh": 0.1}), qos=1).wait_for_publish()
+    deadline = time.monotonic() + 10
+    while c.stats["rejected"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with sqlite3.connect(db) as con:
+        rej = con.execute("SELECT topic, payload, reason FROM rejected").fetchall()
+    assert c.stats["duplicates"] >= 1 and len(rej) == 1  # the replay is no conflict
+    topic, payload, reason = rej[0]
+    assert topic == "microfab/wiped1/tele/energy" and json.loads(payload)["used_wh"] == 0.1
+    assert "wiped1 sent seq 1 again, made at another time" in reason
+    assert "new device id" in c.stats["conflict"]
