@@ -200,6 +200,9 @@ def serve(board: str = "pico", machine: str = "axis", seed: int = 0, root: str |
                    extensions=extensions)
     if mqtt and not blank:
         write_net(sim.root, mqtt, device_id)  # config/net.json: the firmware's uplink starts
+        # Its records reach real tools (a collector, Home Assistant): stamped from today, as a
+        # board with a time server would be, not from the simulator's fixed 2026-01-01.
+        sim.world.modules["vclock"].epoch = int(time.time())
     master, path = open_pty()
     repl = None
     old = {}

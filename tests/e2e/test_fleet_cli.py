@@ -29,6 +29,7 @@ def test_a_simulated_board_on_the_command_line_ends_up_in_the_collectors_sqlite(
         machine = con.execute("SELECT machine FROM devices WHERE device = 'rig-7'").fetchone()
     assert len(rows) >= 20 and {r[0] for r in rows} == {"rig-7"}
     assert [r[1] for r in rows] == list(range(1, len(rows) + 1))  # every record, once
+    assert abs(rows[0][2] - time.time()) < 120  # stamped from today, not the sim's 2026-01-01
     kinds = {r[3] for r in rows}
     assert {"status", "production", "energy"} <= kinds, kinds
     for device, seq, ts, kind, record in rows:
