@@ -280,17 +280,24 @@ class Collector:
         """Rows that were already held: a replay is the same record; one made at another time
         means the board counts its seqs anew (an erased flash). Those go to `rejected` with the
         reason, so that they are kept and said, not silently dropped as duplicates."""
-        out = []
+        out, span = [], {}
+        for r in rows:  # one query per device, not per row: a resend repeats thousands
+            lo, hi = span.get(r[0], (r[1], r[1]))
+            span[r[0]] = (min(lo, r[1]), max(hi, r[1]))
+        held = {}
+        for device, (lo, hi) in span.items():
+            for seq, ts in self.store.query("SELECT seq, ts FROM telemetry WHERE device = %s AND "
+                                            "seq >= %s AND seq <= %s", (device, lo, hi)):
+                held[(device, seq)] = ts
         for device, seq, ts, kind, text, now in rows:
-            held = self.store.query("SELECT ts FROM telemetry WHERE device = %s AND seq = %s",
-                                    (device, seq))
+            was = held.get((device, seq))
             # A record sent again after the board's clock was set carries the corrected time.
-            if held and held[0][0] != ts and min(held[0][0], ts) >= SANE_TS:
+            if was is not None and was != ts and min(was, ts) >= SANE_TS:
                 out.append((now, "microfab/%s/tele/%s" % (device, kind), text,
                             "%s sent seq %d again, made at another time (%s, held: %s): it counts "
                             "its seqs anew (an erased flash?); give it a new device id with "
                             "`microfab provision`, or delete its old rows" % (
-                                device, seq, ts, held[0][0])))
+                                device, seq, ts, was)))
         if out:
             self._commit([], [], out)
             self.stats["rejected"] += len(out)
