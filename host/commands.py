@@ -201,11 +201,19 @@ def _reply(reply: dict) -> int:
     return 1
 
 
-def _board(args):
-    """The board a command goes to: over USB, or over MQTT with --broker and --device."""
+def _board(args, watch: bool = False):
+    """The board a command goes to: over USB, or over MQTT with --broker and --device (watch:
+    its records only, which needs no key)."""
     broker, device = getattr(args, "broker", None), getattr(args, "device", None)
     if not broker and not device:
-        return open_device(args.port, args.baud)
+        dev = open_device(args.port, args.baud)
+        if watch:
+            try:  # our firmware on the line, before its records are awaited
+                dev.request("hello", timeout=5)
+            except BaseException:
+                dev.close()
+                raise
+        return dev
     if not (broker and device):
         raise UserError("--broker and --device go together: the broker's URL and the board's "
                         "device id (as given to `microfab provision`)")
@@ -214,7 +222,7 @@ def _board(args):
                         "over MQTT")
     from .remote import Remote
 
-    return Remote(broker, device).connect()
+    return Remote(broker, device, watch=watch).connect()
 
 
 def send(args) -> int:
@@ -231,14 +239,7 @@ def simple(cmd: str, **fixed):
 
 
 def monitor(args) -> int:
-    if getattr(args, "broker", None) and getattr(args, "device", None):
-        from .remote import Remote
-
-        board = Remote(args.broker, args.device, watch=True).connect()
-    else:
-        board = _board(args)
-        board.request("hello", timeout=5)
-    with board as dev:
+    with _board(args, watch=True) as dev:
         latest: dict = {"status": {}}  # record kind -> its newest record; status first
         events: list[str] = []
         with Live(console=console, auto_refresh=False) as live:
