@@ -46,12 +46,12 @@ class Clock:
     """Keeps the board's clock set while the network is up; `fix` is how far the first sync of
     this boot moved it (what records stamped before it were off by)."""
 
-    def __init__(self, server):
+    def __init__(self, server, first_seq):
         self.server = server  # (host, port): netcfg's ntp_server
         self.addr = None
         self.synced = 0  # syncs so far
         self.fix = 0  # seconds the first sync moved the clock
-        self.first_seq = 0  # this boot's first record: older ones were stamped by another clock
+        self.first_seq = first_seq  # this boot's first record: older ones had another clock
         self.error = ""
 
     async def run(self, ready):

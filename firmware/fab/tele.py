@@ -114,6 +114,10 @@ class Tele:
         rec["tele"] = kind
         self.rt.emit(rec)
 
+    def again(self):
+        # The next report sends every total, changed or not (a listener that lost them).
+        self.sent, self.when = {}, {}
+
     def status(self, out):
         out["boots"] = self.boots
         if self.journal:

@@ -54,8 +54,7 @@ class Uplink:
         if cfg["ntp_server"]:
             from fab.clock import Clock
 
-            self.clock = Clock(cfg["ntp_server"])
-            self.clock.first_seq = rt.tele.boot_seq
+            self.clock = Clock(cfg["ntp_server"], rt.tele.boot_seq)
         self.j = rt.tele.journal  # None only when the flash refused to open one
         self.after = self.j.cursor if self.j else 0  # the last record handed to the broker
         self.sent_max = self.after  # records up to here went out before: resent with DUP
@@ -278,8 +277,7 @@ class Uplink:
     def _discover_cmd(self, args):
         self.retired = False
         self.announced = []
-        tele = self.rt.tele
-        tele.sent, tele.when = {}, {}  # the totals go out again at the next report, announced
+        self.rt.tele.again()  # the totals go out again at the next report, and are announced
         self._save_ha()
         return {"retired": False}
 
